@@ -1,0 +1,56 @@
+# auth-sidecar: every target installs what it needs itself (venv, pip, npm, apt packages).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROVIDER_DIR := tests/provider
+APT_PKGS := redis-server redis-tools chromium nginx-light wrk lua-busted lua5.1
+STAMP := $(VENV)/.deps-stamp
+
+.PHONY: help deps apt-deps test test-fast test-faults lint typecheck bench demo clean \
+        kind-up deploy kind-down
+
+help:
+	@echo "make demo   - run the provider, Redis, upstream and sidecar locally; prints the URL"
+	@echo "make test   - lint, typecheck and the whole test suite (installs what it needs)"
+	@echo "make bench  - wrk benchmarks on loopback, printed as ratios"
+
+apt-deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml requirements.lock $(PROVIDER_DIR)/package.json
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev,fast]'
+	cd $(PROVIDER_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+deps: apt-deps $(STAMP)
+
+lint: deps
+	$(BIN)/ruff check sidecar tests bench
+	$(BIN)/ruff format --check sidecar tests bench
+	$(BIN)/mypy
+
+test: deps lint
+	bash scripts/run-pytest.sh
+
+test-fast: deps
+	$(BIN)/pytest -x -q -m "not slow and not browser"
+
+test-faults: deps
+	SIDECAR_FAULTS_PROFILE=full $(BIN)/pytest -q tests/faults
+
+bench: deps
+	$(BIN)/python -m bench
+
+demo: deps
+	$(BIN)/python -m scripts.demo
+
+clean:
+	rm -rf $(VENV) $(PROVIDER_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

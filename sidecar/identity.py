@@ -1,0 +1,55 @@
+"""The verified identity that flows down the request pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the caller is, after verification. Built only from a validated id token."""
+
+    sub: str
+    expires_at: int
+    source: Literal["bearer", "session"]
+    email: str | None = None  # only when the token says email_verified: true
+    name: str | None = None
+    preferred_username: str | None = None
+    groups: tuple[str, ...] = ()
+    id_token: str = field(default="", repr=False)  # for headers.forward_token; never logged
+
+    @classmethod
+    def from_claims(
+        cls, claims: Mapping[str, Any], source: Literal["bearer", "session"], id_token: str
+    ) -> Identity:
+        groups = claims.get("groups") or ()
+        if isinstance(groups, str):
+            groups = (groups,)
+        verified = claims.get("email_verified") is True
+        return cls(
+            sub=str(claims["sub"]),
+            expires_at=int(claims["exp"]),
+            source=source,
+            email=_str_or_none(claims.get("email")) if verified else None,
+            name=_str_or_none(claims.get("name")),
+            preferred_username=_str_or_none(claims.get("preferred_username")),
+            groups=tuple(str(g) for g in groups if isinstance(g, str)),
+            id_token=id_token,
+        )
+
+    def public_view(self) -> dict[str, Any]:
+        """The `/.auth/me` body: never a token."""
+        return {
+            "sub": self.sub,
+            "email": self.email,
+            "name": self.name,
+            "preferred_username": self.preferred_username,
+            "groups": list(self.groups),
+            "expires_at": self.expires_at,
+        }
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

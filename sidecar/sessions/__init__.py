@@ -1,0 +1,1 @@
+"""Browser sessions: a narrow byte-level store, the sealed ticket, and the manager."""
