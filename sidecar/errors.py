@@ -13,7 +13,7 @@ class SidecarError(Exception):
 
     status: int = 500
     error: str = "internal_error"
-    headers: dict[str, str] = {}  # noqa: RUF012 - per-class defaults, never mutated
+    headers: dict[str, str] = {}
 
     def response_headers(self) -> dict[str, str]:
         return dict(self.headers)
@@ -39,14 +39,14 @@ class Unauthenticated(SidecarError):
 
     status = 401
     error = "unauthenticated"
-    headers = {"WWW-Authenticate": 'Bearer realm="auth-sidecar"'}  # noqa: RUF012
+    headers = {"WWW-Authenticate": 'Bearer realm="auth-sidecar"'}
 
 
 class InvalidToken(Unauthenticated):
     """A credential was presented and refused (RFC 6750 section 3.1 `invalid_token`)."""
 
     error = "invalid_token"
-    headers = {"WWW-Authenticate": 'Bearer realm="auth-sidecar", error="invalid_token"'}  # noqa: RUF012
+    headers = {"WWW-Authenticate": 'Bearer realm="auth-sidecar", error="invalid_token"'}
 
 
 class SessionEnded(Unauthenticated):
@@ -89,7 +89,7 @@ class DependencyUnavailable(SidecarError):
 
     status = 503
     error = "unavailable"
-    headers = {"Retry-After": "5"}  # noqa: RUF012
+    headers = {"Retry-After": "5"}
 
 
 class StoreUnavailable(DependencyUnavailable):

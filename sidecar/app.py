@@ -1,0 +1,177 @@
+"""`create_app(settings)`: the explicit wiring of the sidecar.
+
+Long-lived resources are created and closed in `cleanup_ctx` generators, in order: the HTTP
+clients, the session store, the provider (discovery + JWKS refresher), then the request
+pipelines that use them. Everything is reached through typed `AppKey`s; nothing is global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from sidecar import auth_handlers
+from sidecar.admin import AdminProbes, create_admin_app
+from sidecar.assertion import AssertionSigner
+from sidecar.auth_handlers import run_pipeline
+from sidecar.errors import NotFound
+from sidecar.keys import (
+    AUTHENTICATE,
+    METRICS,
+    PROVIDER,
+    PROVIDER_HTTP,
+    PROXY_PIPELINE,
+    SETTINGS,
+    SIGNER,
+    STORE,
+    UPSTREAM_HTTP,
+    VERIFY_PIPELINE,
+)
+from sidecar.metrics import Metrics
+from sidecar.middleware import DECISION, error_middleware, make_context_middleware
+from sidecar.oidc.provider import OidcProvider
+from sidecar.pipeline import Pipeline
+from sidecar.policy import Policy
+from sidecar.proxy import UpstreamProxy, create_upstream_session
+from sidecar.sessions.factory import build_store
+from sidecar.sessions.store import SessionStore
+from sidecar.settings import Settings
+from sidecar.steps import (
+    AnswerVerify,
+    Authenticate,
+    Authorize,
+    InjectIdentity,
+    ProxyToUpstream,
+    ResolveForwarded,
+    ResolveProxied,
+    RewriteHeaders,
+    SessionAuthenticator,
+)
+from sidecar.tokens import TokenValidator
+
+# How long start-up waits for the provider before serving anyway (readiness says the rest).
+PROVIDER_STARTUP_WAIT_S = 5.0
+# Headers up to 16 KiB reach the sidecar so that an oversized token gets the contract's own
+# 400 answer; beyond that aiohttp's parser answers 400 itself.
+MAX_FIELD_SIZE = 16 * 1024
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings, *, store: SessionStore | None = None) -> web.Application:
+    """The main application. `store` replaces the configured session store (tests)."""
+    metrics = Metrics()
+    app = web.Application(
+        middlewares=[make_context_middleware(settings.trusted_proxies, metrics), error_middleware],
+        handler_args={"max_field_size": MAX_FIELD_SIZE},
+        client_max_size=0,  # bodies are streamed to the upstream, never read here
+    )
+    app[SETTINGS], app[METRICS] = settings, metrics
+    app[SIGNER] = AssertionSigner.from_settings(settings, log)
+    app.cleanup_ctx.extend([_http_clients, _session_store(store), _oidc_provider, _pipelines])
+    _add_routes(app)
+    return app
+
+
+def admin_app_for(app: web.Application) -> web.Application:
+    """The admin listener's app, probing the objects `app` owns."""
+    probes = AdminProbes(
+        provider=lambda: app.get(PROVIDER), store=lambda: app.get(STORE), metrics=app[METRICS]
+    )
+    return create_admin_app(probes)
+
+
+def _add_routes(app: web.Application) -> None:
+    app.router.add_routes(auth_handlers.routes())
+    app.router.add_route("*", "/.auth/{tail:.*}", auth_handlers.unknown_auth_path)
+    app.router.add_route("*", "/{tail:.*}", proxy_handler)
+
+
+async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    pipeline = request.app.get(PROXY_PIPELINE)
+    if pipeline is None:  # forward-auth mode: no upstream to proxy to
+        request[DECISION][0] = "no_upstream"
+        raise NotFound()
+    return await run_pipeline(pipeline, request)
+
+
+async def _http_clients(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    timeout = aiohttp.ClientTimeout(total=settings.oidc.http_timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as provider_http:
+        app[PROVIDER_HTTP] = provider_http
+        upstream_http = create_upstream_session(settings.upstream_connect_timeout_s)
+        app[UPSTREAM_HTTP] = upstream_http
+        try:
+            yield
+        finally:
+            await upstream_http.close()
+
+
+def _session_store(given: SessionStore | None):  # type: ignore[no-untyped-def]
+    async def session_store(app: web.Application) -> AsyncIterator[None]:
+        store = given or build_store(app[SETTINGS].session)
+        app[STORE] = store
+        try:
+            yield
+        finally:
+            if given is None:
+                await store.close()
+
+    return session_store
+
+
+async def _oidc_provider(app: web.Application) -> AsyncIterator[None]:
+    metrics = app[METRICS]
+    provider = OidcProvider(
+        app[PROVIDER_HTTP],
+        app[SETTINGS].oidc.issuer,
+        on_jwks_fetch=lambda result: metrics.jwks_fetch.labels(result=result).inc(),
+    )
+    app[PROVIDER] = provider
+    task = asyncio.create_task(provider.run(), name="oidc-provider")
+    if not await provider.wait_loaded(PROVIDER_STARTUP_WAIT_S):
+        log.warning("serving_before_provider_loaded")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _pipelines(app: web.Application) -> AsyncIterator[None]:
+    settings, signer, provider = app[SETTINGS], app[SIGNER], app[PROVIDER]
+    policy = Policy(settings.policy)
+    validator = TokenValidator(settings.oidc, provider.signing_key)
+    sessions: SessionAuthenticator | None = None
+    authenticate = Authenticate(validator, sessions)
+    if settings.upstream:
+        upstream = UpstreamProxy(
+            settings.upstream, app[UPSTREAM_HTTP], response_timeout_s=settings.upstream_timeout_s
+        )
+        app[PROXY_PIPELINE] = Pipeline(
+            [
+                ResolveProxied(policy),
+                authenticate,
+                Authorize(login_url=settings.public_url + "/.auth/login"),
+                RewriteHeaders(signer, settings.session.cookie_name, settings.forward_token),
+                ProxyToUpstream(upstream),
+            ]
+        )
+    app[VERIFY_PIPELINE] = Pipeline(
+        [
+            ResolveForwarded(policy),
+            authenticate,
+            Authorize(login_url=None),
+            InjectIdentity(signer),
+            AnswerVerify(),
+        ]
+    )
+    app[AUTHENTICATE] = authenticate
+    yield

@@ -1,0 +1,71 @@
+"""The `/.auth/*` endpoints that need no login flow: verify, jwks, me.
+
+The login flow (`login`, `callback`, `logout`) lives in `sidecar/login.py`.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sidecar.errors import NotFound, Unauthenticated
+from sidecar.keys import AUTHENTICATE, SIGNER, VERIFY_PIPELINE
+from sidecar.middleware import DECISION, REQUEST_ID, SUBJECT, TRUSTED_PEER
+from sidecar.pipeline import Exchange, Pipeline
+from sidecar.settings import PolicyRule
+
+_ME_RULE = PolicyRule("/.auth/me", "authenticated")
+
+
+def exchange_for(request: web.Request) -> Exchange:
+    return Exchange(
+        request=request, request_id=request[REQUEST_ID], trusted_peer=request[TRUSTED_PEER]
+    )
+
+
+async def run_pipeline(pipeline: Pipeline, request: web.Request) -> web.StreamResponse:
+    """Run `pipeline` on `request`, reporting its decision and subject to the log phase."""
+    exchange = exchange_for(request)
+    try:
+        return await pipeline.run(exchange)
+    finally:
+        request[DECISION][0] = exchange.decision
+        if exchange.identity is not None:
+            request[SUBJECT][0] = exchange.identity.sub
+
+
+async def verify(request: web.Request) -> web.StreamResponse:
+    """Forward-auth decision for a gateway (nginx `auth_request`, Traefik, the Kong plugin)."""
+    return await run_pipeline(request.app[VERIFY_PIPELINE], request)
+
+
+async def jwks(request: web.Request) -> web.StreamResponse:
+    """The assertion verification keys, for upstreams to check `X-Auth-Assertion`."""
+    request[DECISION][0] = "auth_endpoint"
+    return web.json_response(
+        request.app[SIGNER].jwks(), headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+async def me(request: web.Request) -> web.StreamResponse:
+    """Who the session (or bearer token) belongs to; never a token (CONTRACT)."""
+    request[DECISION][0] = "auth_endpoint"
+    exchange = exchange_for(request)
+    exchange.rule = _ME_RULE
+    await request.app[AUTHENTICATE](exchange)
+    if exchange.identity is None:
+        raise exchange.auth_error or Unauthenticated()
+    request[SUBJECT][0] = exchange.identity.sub
+    return web.json_response(exchange.identity.public_view(), headers={"Cache-Control": "no-store"})
+
+
+async def unknown_auth_path(request: web.Request) -> web.StreamResponse:
+    request[DECISION][0] = "auth_endpoint"
+    raise NotFound()
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/.auth/verify", verify),
+        web.get("/.auth/jwks", jwks),
+        web.get("/.auth/me", me),
+    ]

@@ -1,0 +1,25 @@
+"""Typed `AppKey`s: how handlers reach what `create_app` wired (no globals, no string keys)."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from sidecar.assertion import AssertionSigner
+from sidecar.metrics import Metrics
+from sidecar.oidc.provider import OidcProvider
+from sidecar.pipeline import Pipeline
+from sidecar.sessions.store import SessionStore
+from sidecar.settings import Settings
+from sidecar.steps import Authenticate
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+SIGNER = web.AppKey("signer", AssertionSigner)
+PROVIDER_HTTP = web.AppKey("provider_http", aiohttp.ClientSession)
+UPSTREAM_HTTP = web.AppKey("upstream_http", aiohttp.ClientSession)
+STORE = web.AppKey("store", SessionStore)
+PROVIDER = web.AppKey("provider", OidcProvider)
+PROXY_PIPELINE = web.AppKey("proxy_pipeline", Pipeline)
+VERIFY_PIPELINE = web.AppKey("verify_pipeline", Pipeline)
+AUTHENTICATE = web.AppKey("authenticate", Authenticate)

@@ -1,0 +1,47 @@
+"""Prometheus metrics, in a registry owned by the app (no process-global collectors)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Auth decisions are sub-millisecond; proxied requests take as long as the upstream.
+_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "sidecar_requests",
+            "Requests by auth decision",
+            ["decision"],
+            registry=self.registry,
+        )
+        self.request_duration = Histogram(
+            "sidecar_request_duration_seconds",
+            "Time from request to response headers (proxied: to the end of the body)",
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.jwks_fetch = Counter(
+            "sidecar_jwks_fetch", "JWKS fetches by result", ["result"], registry=self.registry
+        )
+        self.token_refresh = Counter(
+            "sidecar_token_refresh",
+            "Session token refreshes by result",
+            ["result"],
+            registry=self.registry,
+        )
+        self.session_store_errors = Counter(
+            "sidecar_session_store_errors",
+            "Session store operations that failed (outage or timeout)",
+            registry=self.registry,
+        )
+
+    def observe_request(self, decision: str, duration_s: float) -> None:
+        self.requests.labels(decision=decision).inc()
+        self.request_duration.observe(duration_s)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,87 @@
+"""The two middlewares: request context + the log phase, and the error mapping."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from sidecar.errors import LoginRequired, SidecarError
+from sidecar.headers import is_trusted_peer, request_id
+from sidecar.metrics import Metrics
+from sidecar.settings import IPNetwork
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REQUEST_ID = web.RequestKey("request_id", str)
+TRUSTED_PEER = web.RequestKey("trusted_peer", bool)
+DECISION = web.RequestKey("decision", list[str])  # a one-slot box the handlers fill
+SUBJECT = web.RequestKey("subject", list[str])
+
+log = structlog.get_logger("sidecar.access")
+
+
+def error_body(error: str, req_id: str) -> str:
+    return json.dumps({"error": error, "request_id": req_id})
+
+
+def make_context_middleware(trusted_proxies: Sequence[IPNetwork], metrics: Metrics) -> Middleware:
+    """Assign the request id, then log one line and count the request, whatever happened."""
+
+    @web.middleware
+    async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        trusted = is_trusted_peer(request.remote, trusted_proxies)
+        req_id = request_id(request.headers, trusted=trusted)
+        request[REQUEST_ID], request[TRUSTED_PEER] = req_id, trusted
+        request[DECISION], request[SUBJECT] = ["unknown"], [""]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=req_id)
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            duration = time.perf_counter() - started
+            decision = request[DECISION][0]
+            metrics.observe_request(decision, duration)
+            log.info(
+                "request",
+                method=request.method,
+                path=request.path,
+                status=status,
+                decision=decision,
+                duration_ms=round(duration * 1000, 3),
+                sub=request[SUBJECT][0] or None,
+            )
+
+    return context_middleware
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map the exception tree to small JSON bodies; never the exception's own text."""
+    try:
+        return await handler(request)
+    except SidecarError as error:
+        if request[DECISION][0] == "unknown":
+            request[DECISION][0] = error.error
+        return error_response(error, request[REQUEST_ID])
+
+
+def error_response(error: SidecarError, req_id: str) -> web.Response:
+    headers = error.response_headers()
+    headers["X-Request-ID"] = req_id
+    if isinstance(error, LoginRequired):
+        return web.Response(status=302, headers=headers)
+    return web.Response(
+        status=error.status,
+        headers=headers,
+        text=error_body(error.error, req_id),
+        content_type="application/json",
+    )

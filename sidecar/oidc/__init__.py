@@ -1,0 +1,1 @@
+"""The OpenID provider as the sidecar sees it: discovery metadata and the signing keys."""

@@ -1,0 +1,89 @@
+"""The provider as one object: discovery, then keys, kept fresh by one background task.
+
+The sidecar starts (and answers `/healthz`) even while Dex is down; it reports ready only once
+the metadata and the keys are loaded, and requests that need them get 503 until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import aiohttp
+import structlog
+
+from sidecar.errors import ProviderUnavailable
+from sidecar.oidc.jwks import JwksCache, SigningKey
+from sidecar.oidc.metadata import ProviderMetadata, fetch_metadata
+
+DISCOVERY_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+log = structlog.get_logger(__name__)
+
+
+class OidcProvider:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        issuer: str,
+        *,
+        on_jwks_fetch: Callable[[str], None] = lambda result: None,
+    ) -> None:
+        self._session = session
+        self._issuer = issuer
+        self._on_jwks_fetch = on_jwks_fetch
+        self._metadata: ProviderMetadata | None = None
+        self._jwks: JwksCache | None = None
+        self._loaded = asyncio.Event()
+
+    @property
+    def metadata(self) -> ProviderMetadata:
+        if self._metadata is None:
+            raise ProviderUnavailable("provider metadata not loaded")
+        return self._metadata
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        return self._session
+
+    def readiness(self) -> dict[str, bool]:
+        return {
+            "provider_metadata": self._metadata is not None,
+            "jwks": self._jwks is not None and self._jwks.ready,
+        }
+
+    async def signing_key(self, kid: str) -> SigningKey | None:
+        if self._jwks is None:
+            raise ProviderUnavailable("provider keys not loaded")
+        return await self._jwks.get_or_refetch(kid)
+
+    async def wait_loaded(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._loaded.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self) -> None:
+        """Discover (retrying with backoff), load the keys, then keep them fresh forever."""
+        attempt = 0
+        while self._jwks is None or not self._jwks.ready:
+            try:
+                await self._load()
+            except ProviderUnavailable as exc:
+                delay = DISCOVERY_RETRY_S[min(attempt, len(DISCOVERY_RETRY_S) - 1)]
+                log.warning("provider_not_loaded", reason=exc.error, retry_in_s=delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+        self._loaded.set()
+        log.info("provider_loaded", issuer=self._issuer, kids=list(self._jwks.kids))
+        await self._jwks.run_refresher()
+
+    async def _load(self) -> None:
+        if self._metadata is None:
+            self._metadata = await fetch_metadata(self._session, self._issuer)
+        if self._jwks is None:
+            self._jwks = JwksCache(
+                self._session, self._metadata.jwks_uri, on_fetch=self._on_jwks_fetch
+            )
+        await self._jwks.refresh()

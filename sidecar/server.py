@@ -1,0 +1,107 @@
+"""Running the sidecar: listeners, signals, graceful shutdown, and optional worker processes.
+
+Shutdown (CONTRACT "Command line"): on SIGTERM/SIGINT the admin listener starts answering 503
+on `/readyz` (so Kubernetes takes the pod out of the endpoints), the main listener stops
+accepting, in-flight requests get up to `shutdown_grace_s` to finish, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import structlog
+from aiohttp import web
+
+from sidecar.app import admin_app_for, create_app
+from sidecar.logging import configure_logging
+from sidecar.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def serve(settings: Settings) -> int:
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        if not settings.session.redis_url:
+            print("workers (SIDECAR_WORKERS): more than 1 needs session.redis_url", file=sys.stderr)
+            return 2
+        return _run_workers(settings)
+    return _run_one(settings, reuse_port=False)
+
+
+def _run_one(settings: Settings, *, reuse_port: bool) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(_serve(settings, reuse_port=reuse_port))
+    return uvloop.run(_serve(settings, reuse_port=reuse_port))
+
+
+async def _serve(settings: Settings, *, reuse_port: bool) -> int:
+    app = create_app(settings)
+    admin_app = admin_app_for(app)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s
+    )
+    admin_runner = web.AppRunner(admin_app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await admin_runner.setup()
+    try:
+        for site_runner, address in (
+            (runner, settings.listen),
+            (admin_runner, settings.admin_listen),
+        ):
+            site = web.TCPSite(site_runner, address.host, address.port, reuse_port=reuse_port)
+            await site.start()
+        log.info("serving", listen=str(settings.listen), admin_listen=str(settings.admin_listen))
+        await _wait_for_stop_signal()
+        log.info("shutting_down", grace_s=settings.shutdown_grace_s)
+        admin_app_draining(admin_app)
+    finally:
+        await runner.cleanup()
+        await admin_runner.cleanup()
+    log.info("stopped")
+    return 0
+
+
+def admin_app_draining(admin_app: web.Application) -> None:
+    from sidecar.admin import ADMIN_PROBES
+
+    admin_app[ADMIN_PROBES].draining = True
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+def _run_workers(settings: Settings) -> int:
+    """`workers` processes share the listeners through SO_REUSEPORT; the parent only relays
+    signals and reports the worst exit code."""
+    children: list[int] = []
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os._exit(_run_one(settings, reuse_port=True))
+        children.append(pid)
+
+    def relay(signum: int, _frame: object) -> None:
+        for child in children:
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                continue
+
+    signal.signal(signal.SIGTERM, relay)
+    signal.signal(signal.SIGINT, relay)
+    worst = 0
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        worst = max(worst, os.waitstatus_to_exitcode(status) & 0xFF)
+    return worst

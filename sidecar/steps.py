@@ -1,0 +1,183 @@
+"""The pipeline's steps. Each is a small callable with one job; the order lives in `app.py`."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from sidecar.assertion import AssertionSigner
+from sidecar.errors import BadRequest, Forbidden, SidecarError
+from sidecar.headers import forwarded_headers, identity_headers, strip_untrusted
+from sidecar.identity import Identity
+from sidecar.pipeline import Exchange, refuse_unauthenticated
+from sidecar.policy import Policy, normalize_path
+from sidecar.proxy import UpstreamProxy
+from sidecar.tokens import TokenValidator
+
+_BEARER = "bearer "
+
+
+class SessionAuthenticator(Protocol):
+    """What the pipeline needs of browser sessions: the identity behind a request's cookie."""
+
+    async def identity_for(self, request: web.Request) -> Identity | None: ...
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """RFC 6750 section 2.1: `Authorization: Bearer <token>`; the scheme is case-insensitive."""
+    values = request.headers.getall("Authorization", [])
+    if len(values) > 1:
+        raise BadRequest("several Authorization headers")
+    if not values or values[0][: len(_BEARER)].lower() != _BEARER:
+        return None
+    return values[0][len(_BEARER) :].strip() or None
+
+
+class ResolveProxied:
+    """Proxy mode: the request itself is the one to decide on."""
+
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
+
+    async def __call__(self, exchange: Exchange) -> None:
+        request = exchange.request
+        exchange.method = request.method
+        exchange.uri = request.raw_path
+        exchange.path = normalize_path(request.raw_path)
+        exchange.rule = self._policy.rule_for(exchange.path)
+
+
+class ResolveForwarded:
+    """Forward-auth mode: the original method and URI come from a trusted proxy only.
+
+    From anyone else `X-Forwarded-Uri` is a lie waiting to happen (a client choosing which rule
+    applies to it), so an untrusted caller is judged as if it asked for `/`.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
+
+    async def __call__(self, exchange: Exchange) -> None:
+        headers = exchange.request.headers
+        method, uri = "GET", "/"
+        if exchange.trusted_peer:
+            method = headers.get("X-Forwarded-Method", method).upper()
+            uri = headers.get("X-Forwarded-Uri") or headers.get("X-Original-URI") or uri
+        exchange.method, exchange.uri = method, uri
+        exchange.path = normalize_path(uri)
+        exchange.rule = self._policy.rule_for(exchange.path)
+
+
+class Authenticate:
+    """Bearer token first, then the session cookie. On a public path a bad credential is not an
+    error (the request goes on anonymous); elsewhere it is kept for `Authorize` to answer."""
+
+    def __init__(self, validator: TokenValidator, sessions: SessionAuthenticator | None) -> None:
+        self._validator = validator
+        self._sessions = sessions
+
+    async def __call__(self, exchange: Exchange) -> None:
+        try:
+            exchange.identity = await self._identify(exchange.request)
+        except SidecarError as error:
+            if exchange.rule is None or exchange.rule.access != "public":
+                exchange.auth_error = error
+
+    async def _identify(self, request: web.Request) -> Identity | None:
+        token = bearer_token(request)
+        if token is not None:
+            claims = await self._validator.validate_bearer(token)
+            return Identity.from_claims(claims, "bearer", token)
+        if self._sessions is not None:
+            return await self._sessions.identity_for(request)
+        return None
+
+
+class Authorize:
+    """The policy decision: public, or an identity the matched rule permits."""
+
+    def __init__(self, login_url: str | None) -> None:
+        self._login_url = login_url  # None: never redirect (forward-auth answers 401)
+
+    async def __call__(self, exchange: Exchange) -> None:
+        rule = exchange.rule
+        assert rule is not None, "a Resolve step runs first"
+        if rule.access == "public":
+            exchange.decision = "public"
+            return
+        if exchange.identity is None:
+            raise refuse_unauthenticated(exchange, self._login_url_for(exchange))
+        if not Policy.permits(rule, exchange.identity):
+            exchange.decision = "forbidden"
+            raise Forbidden()
+        exchange.decision = "allow"
+
+    def _login_url_for(self, exchange: Exchange) -> str | None:
+        if self._login_url is None:
+            return None
+        from urllib.parse import quote
+
+        return f"{self._login_url}?rd={quote(exchange.uri, safe='')}"
+
+
+class RewriteHeaders:
+    """Strip what a client may spoof, then add forwarding and verified identity headers."""
+
+    def __init__(self, signer: AssertionSigner, cookie_name: str, forward_token: bool) -> None:
+        self._signer = signer
+        self._cookie_name = cookie_name
+        self._forward_token = forward_token
+
+    async def __call__(self, exchange: Exchange) -> None:
+        request = exchange.request
+        headers = CIMultiDict(request.headers)
+        strip_untrusted(
+            headers, cookie_name=self._cookie_name, keep_authorization=self._forward_token
+        )
+        forwarded_headers(
+            headers,
+            peer=request.remote,
+            scheme=request.scheme,
+            host=request.headers.get("Host"),
+            trusted=exchange.trusted_peer,
+        )
+        headers["X-Request-ID"] = exchange.request_id
+        identity = exchange.identity
+        if identity is not None:
+            exchange.identity_headers = identity_headers(identity, self._signer.sign(identity))
+            headers.extend(exchange.identity_headers)
+            if self._forward_token and identity.source == "session":
+                headers["Authorization"] = f"Bearer {identity.id_token}"
+        exchange.upstream_headers = headers
+
+
+class InjectIdentity:
+    """Forward-auth: only the identity headers, for the gateway to copy."""
+
+    def __init__(self, signer: AssertionSigner) -> None:
+        self._signer = signer
+
+    async def __call__(self, exchange: Exchange) -> None:
+        if exchange.identity is not None:
+            assertion = self._signer.sign(exchange.identity)
+            exchange.identity_headers = identity_headers(exchange.identity, assertion)
+
+
+class ProxyToUpstream:
+    def __init__(self, proxy: UpstreamProxy) -> None:
+        self._proxy = proxy
+
+    async def __call__(self, exchange: Exchange) -> None:
+        exchange.response = await self._proxy.forward(exchange.request, exchange.upstream_headers)
+
+
+class AnswerVerify:
+    """Forward-auth answer: 200 with the identity headers (401/403 were raised before)."""
+
+    async def __call__(self, exchange: Exchange) -> None:
+        response = web.Response(status=200, content_type="application/json", text='{"ok":true}')
+        for name, value in exchange.identity_headers:
+            response.headers.add(name, value)
+        exchange.response = response
