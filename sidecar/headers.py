@@ -1,0 +1,203 @@
+"""Header hygiene: strip what a client may not say, then say it ourselves.
+
+CONTRACT "Identity headers sent upstream". The order is always strip, then inject (as in
+oauth2-proxy's header middleware): an upstream must never see an identity header that the
+sidecar did not write.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import Mapping, Sequence
+from urllib.parse import quote
+
+from multidict import CIMultiDict
+
+from sidecar.identity import Identity
+from sidecar.settings import IPNetwork
+
+# Every header the sidecar injects, and the identity headers of other systems: Kong's auth
+# plugins, kong-oidc, oauth2-proxy, Authelia/Authentik (`Remote-*`).
+SPOOFABLE_HEADERS: frozenset[str] = frozenset(
+    {
+        "x-auth-subject",
+        "x-auth-email",
+        "x-auth-username",
+        "x-auth-name",
+        "x-auth-groups",
+        "x-auth-assertion",
+        "x-credential-identifier",
+        "x-forwarded-user",
+        "x-forwarded-email",
+        "x-forwarded-groups",
+        "x-forwarded-preferred-username",
+        "x-forwarded-access-token",
+        "x-anonymous-consumer",
+        "x-userinfo",
+        "x-id-token",
+        "x-access-token",
+        "remote-user",
+        "remote-groups",
+        "remote-email",
+        "remote-name",
+    }
+)
+# Whole families: X-Auth-* also covers oauth2-proxy's X-Auth-Request-*.
+SPOOFABLE_PREFIXES: tuple[str, ...] = ("x-auth-", "x-consumer-", "x-authenticated-")
+
+# Headers only a trusted proxy may set. From anyone else they are dropped (or replaced below).
+FORWARDING_HEADERS: frozenset[str] = frozenset(
+    {
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-uri",
+        "x-forwarded-method",
+        "x-original-uri",
+        "x-original-method",
+        "x-real-ip",
+    }
+)
+
+_MAX_REQUEST_ID = 200
+# Identity values: everything printable ASCII but '%' passes as is; '%', other characters and
+# non-ASCII are UTF-8 percent-encoded (RFC 3986 section 2.1). See `identity_headers`.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+_GROUP_SAFE = _HEADER_SAFE.replace(",", "")
+
+
+def _canonical(name: str) -> str:
+    """CGI-style servers (WSGI, PHP, Rack) read `X_Auth_Email` as `X-Auth-Email`."""
+    return name.lower().replace("_", "-")
+
+
+def _is_spoofable(name: str) -> bool:
+    canonical = _canonical(name)
+    if canonical in SPOOFABLE_HEADERS or canonical.startswith(SPOOFABLE_PREFIXES):
+        return True
+    # An underscore twin of a forwarding header is never sent by a real proxy.
+    return "_" in name and canonical in FORWARDING_HEADERS | {"x-request-id"}
+
+
+def strip_untrusted(
+    headers: CIMultiDict[str], *, cookie_name: str, keep_authorization: bool
+) -> None:
+    """Remove, in place, every spoofable header, the sidecar's cookie and `Authorization`.
+
+    The session cookie is a bearer credential for the sidecar only: it never reaches the
+    upstream. Other cookies are kept byte-exact.
+    """
+    for name in {name for name in headers if _is_spoofable(name)}:
+        headers.popall(name, None)
+    if not keep_authorization:
+        headers.popall("Authorization", None)
+    _strip_cookie(headers, cookie_name)
+
+
+def _strip_cookie(headers: CIMultiDict[str], cookie_name: str) -> None:
+    values = headers.popall("Cookie", [])
+    for value in values:
+        # RFC 6265 section 5.4: pairs separated by ';'; names are case-sensitive.
+        kept = [pair for pair in value.split(";") if pair.split("=", 1)[0].strip() != cookie_name]
+        remaining = ";".join(kept).lstrip()
+        if remaining:
+            headers.add("Cookie", remaining)
+
+
+def is_trusted_peer(peer: str | None, trusted: Sequence[IPNetwork]) -> bool:
+    """Whether the TCP peer address is inside one of `trusted_proxies`."""
+    if not peer or not trusted:
+        return False
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in trusted)
+
+
+def forwarded_headers(
+    headers: CIMultiDict[str], *, peer: str | None, scheme: str, host: str | None, trusted: bool
+) -> None:
+    """Set `X-Forwarded-For/-Proto/-Host` in place, believing only a trusted peer.
+
+    From a trusted peer (Kong) the chain is extended and its proto/host kept (first value);
+    from anyone else they are replaced by what the connection says, and every other forwarding
+    header (`Forwarded` of RFC 7239, `X-Real-IP`, `X-Forwarded-Uri`, ...) is dropped.
+    """
+    if trusted:
+        chain = [v.strip() for v in headers.popall("X-Forwarded-For", []) if v.strip()]
+        proto = _first_value(headers, "X-Forwarded-Proto")
+        forwarded_host = _first_value(headers, "X-Forwarded-Host")
+    else:
+        for name in FORWARDING_HEADERS:
+            headers.popall(name, None)
+        chain, proto, forwarded_host = [], None, None
+    if peer:
+        chain.append(peer)
+    if chain:
+        headers["X-Forwarded-For"] = ", ".join(chain)
+    if proto is None or proto.lower() not in ("http", "https"):
+        proto = scheme
+    headers["X-Forwarded-Proto"] = proto.lower()
+    forwarded_host = forwarded_host or host
+    if forwarded_host:
+        headers["X-Forwarded-Host"] = forwarded_host
+    else:
+        headers.popall("X-Forwarded-Host", None)
+
+
+def _first_value(headers: CIMultiDict[str], name: str) -> str | None:
+    values = headers.popall(name, [])
+    if not values:
+        return None
+    return values[0].split(",", 1)[0].strip() or None
+
+
+def request_id(headers: Mapping[str, str], *, trusted: bool) -> str:
+    """A trusted proxy's `X-Request-ID` when sane (<= 200 visible ASCII), else a new one."""
+    if trusted:
+        value = headers.get("X-Request-ID", "")
+        if 0 < len(value) <= _MAX_REQUEST_ID and all("!" <= c <= "~" for c in value):
+            return value
+    return uuid.uuid4().hex
+
+
+def identity_headers(identity: Identity, assertion: str) -> list[tuple[str, str]]:
+    """The identity headers for the upstream, absent values omitted.
+
+    Values are UTF-8 percent-encoded where they are not printable ASCII, and '%' itself, so
+    every header stays latin-1 safe (RFC 9110 section 5.5) and upstreams decode each value with
+    one `unquote`; plain ASCII values are unchanged. Group names also encode ',' so that the
+    ','-joined list splits back exactly. A value holding CR, LF or NUL is dropped: no
+    legitimate claim has one. The signed `X-Auth-Assertion` carries the exact values.
+    """
+    pairs: list[tuple[str, str | None]] = [
+        ("X-Auth-Subject", identity.sub),
+        ("X-Auth-Email", identity.email),
+        ("X-Auth-Username", identity.preferred_username),
+        ("X-Auth-Name", identity.name),
+        ("X-Auth-Groups", _groups_value(identity.groups)),
+        ("X-Credential-Identifier", identity.sub),
+        ("X-Auth-Assertion", assertion),
+    ]
+    out: list[tuple[str, str]] = []
+    for name, value in pairs:
+        if not value or _has_breaking_character(value):
+            continue
+        out.append((name, value if name == "X-Auth-Groups" else quote(value, safe=_HEADER_SAFE)))
+    return out
+
+
+def _groups_value(groups: Sequence[str]) -> str | None:
+    kept = [quote(g, safe=_GROUP_SAFE) for g in groups if g and not _has_breaking_character(g)]
+    return ",".join(kept) or None
+
+
+def _has_breaking_character(value: str) -> bool:
+    return any(c in value for c in "\r\n\x00")
