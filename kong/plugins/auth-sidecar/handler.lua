@@ -1,0 +1,170 @@
+-- auth-sidecar forward-auth plugin for Kong (OSS has none): asks the sidecar's
+-- GET /.auth/verify about every request and either lets it through with the identity headers
+-- or answers with the sidecar's 401 / 403 / 302. Fails closed: no answer means 503.
+--
+-- Priority 1010: after cors (2000) so preflights are answered, before rate-limiting (910)
+-- so `limit_by: credential` sees the user set by kong.client.authenticate.
+local http = require "resty.http"
+
+local kong = kong
+local ipairs = ipairs
+local pairs = pairs
+local type = type
+local lower = string.lower
+local gsub = string.gsub
+local sub = string.sub
+local concat = table.concat
+
+local AuthSidecar = {
+  PRIORITY = 1010,
+  VERSION = "0.1.0",
+}
+
+-- Request headers beyond this many are refused: a truncated header table could hide a spoofed
+-- identity header from the cleanup below.
+local MAX_HEADERS = 1000
+
+-- What the sidecar answers with on 200 and Kong copies into the upstream request.
+local IDENTITY_HEADERS = {
+  "X-Auth-Subject", "X-Auth-Email", "X-Auth-Username", "X-Auth-Name", "X-Auth-Groups",
+  "X-Auth-Assertion", "X-Credential-Identifier",
+}
+
+-- The contract's list of spoofable identity headers (the sidecar's own and other systems').
+local STRIPPED_EXACT = {
+  ["x-forwarded-user"] = true, ["x-forwarded-email"] = true, ["x-forwarded-groups"] = true,
+  ["x-forwarded-preferred-username"] = true, ["x-credential-identifier"] = true,
+  ["x-anonymous-consumer"] = true, ["x-userinfo"] = true, ["x-id-token"] = true,
+  ["x-access-token"] = true,
+}
+local STRIPPED_PREFIXES = { "x-auth-", "x-consumer-", "x-authenticated-" }
+
+-- Denials the sidecar decides and the client must see as they are.
+local PASSED_STATUSES = { [302] = true, [400] = true, [401] = true, [403] = true, [431] = true }
+local PASSED_HEADERS = { "Location", "WWW-Authenticate", "Set-Cookie", "Content-Type", "Retry-After" }
+
+--- A header name as compared: lower case, `_` read as `-` (nginx lets both through).
+local function canonical(name)
+  return (gsub(lower(name), "_", "-"))
+end
+
+local function is_identity_header(name)
+  local c = canonical(name)
+  if STRIPPED_EXACT[c] then
+    return true
+  end
+  for _, prefix in ipairs(STRIPPED_PREFIXES) do
+    if sub(c, 1, #prefix) == prefix then
+      return true
+    end
+  end
+  return false
+end
+
+--- Removes every identity header the client sent; false when there were too many to check.
+local function clear_identity_headers(headers)
+  local count = 0
+  for name in pairs(headers) do
+    count = count + 1
+    if is_identity_header(name) then
+      kong.service.request.clear_header(name)
+    end
+  end
+  return count < MAX_HEADERS
+end
+
+local function joined(value, separator)
+  if type(value) == "table" then
+    return concat(value, separator)
+  end
+  return value
+end
+
+local function verify_headers(headers)
+  return {
+    ["X-Forwarded-Method"] = kong.request.get_method(),
+    ["X-Forwarded-Uri"] = kong.request.get_path_with_query(),
+    ["X-Forwarded-Host"] = kong.request.get_forwarded_host(),
+    ["X-Forwarded-Proto"] = kong.request.get_forwarded_scheme(),
+    ["X-Forwarded-For"] = kong.client.get_forwarded_ip(),
+    ["X-Request-ID"] = joined(headers["x-request-id"], ","),
+    ["Accept"] = joined(headers["accept"], ", "),
+    ["Cookie"] = joined(headers["cookie"], "; "),
+    ["Authorization"] = joined(headers["authorization"], ", "),
+  }
+end
+
+local function call_sidecar(conf, headers)
+  local client = http.new()
+  client:set_timeout(conf.timeout_ms)
+  return client:request_uri(conf.verify_url, {
+    method = "GET",
+    headers = verify_headers(headers),
+    ssl_verify = conf.ssl_verify,
+    keepalive_timeout = conf.keepalive_ms,
+  })
+end
+
+local function pick(res_headers, names)
+  local picked = {}
+  for _, name in ipairs(names) do
+    local value = res_headers[name]
+    if value ~= nil then
+      picked[name] = value
+    end
+  end
+  return picked
+end
+
+local function allow(res)
+  for name, value in pairs(pick(res.headers, IDENTITY_HEADERS)) do
+    kong.service.request.set_header(name, joined(value, ","))
+  end
+  local subject = joined(res.headers["X-Auth-Subject"], ",")
+  if subject and subject ~= "" then
+    -- No consumer entity: the credential id alone lets rate-limiting key on the user.
+    kong.client.authenticate(nil, { id = subject })
+  end
+  local cookie = res.headers["Set-Cookie"]
+  if cookie then
+    kong.ctx.plugin.set_cookie = cookie
+  end
+end
+
+function AuthSidecar:access(conf)
+  local headers = kong.request.get_headers(MAX_HEADERS)
+  if not clear_identity_headers(headers) then
+    return kong.response.exit(431, { error = "header_too_large" })
+  end
+
+  local res, err = call_sidecar(conf, headers)
+  if not res then
+    kong.log.err("auth-sidecar verify call failed: ", err)
+    return kong.response.exit(503, { error = "auth_unavailable" }, { ["Retry-After"] = "5" })
+  end
+
+  if res.status == 200 then
+    return allow(res)
+  end
+  if PASSED_STATUSES[res.status] then
+    return kong.response.exit(res.status, res.body, pick(res.headers, PASSED_HEADERS))
+  end
+  kong.log.err("auth-sidecar verify answered ", res.status)
+  local retry = { ["Retry-After"] = res.headers["Retry-After"] or "5" }
+  return kong.response.exit(503, { error = "auth_unavailable" }, retry)
+end
+
+function AuthSidecar:header_filter(_)
+  local cookies = kong.ctx.plugin.set_cookie
+  if type(cookies) == "string" then
+    cookies = { cookies }
+  end
+  for _, cookie in ipairs(cookies or {}) do
+    kong.response.add_header("Set-Cookie", cookie)
+  end
+end
+
+-- Exposed for the unit tests.
+AuthSidecar._is_identity_header = is_identity_header
+
+return AuthSidecar

@@ -1,0 +1,21 @@
+-- Configuration of the auth-sidecar forward-auth plugin.
+local typedefs = require "kong.db.schema.typedefs"
+
+return {
+  name = "auth-sidecar",
+  fields = {
+    { consumer = typedefs.no_consumer },
+    { protocols = typedefs.protocols_http },
+    { config = {
+        type = "record",
+        fields = {
+          -- The sidecar's decision endpoint, e.g. http://auth-sidecar.auth.svc:8080/.auth/verify
+          { verify_url = typedefs.url { required = true } },
+          -- Connect, send and read timeout of the verify call; beyond it the answer is 503.
+          { timeout_ms = { type = "integer", default = 2000, between = { 1, 60000 } } },
+          { keepalive_ms = { type = "integer", default = 60000, between = { 0, 3600000 } } },
+          { ssl_verify = { type = "boolean", default = true } },
+        },
+    } },
+  },
+}

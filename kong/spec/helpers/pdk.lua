@@ -1,0 +1,78 @@
+-- A stubbed Kong PDK and resty.http, recording what the plugin does. Only what the plugin
+-- calls is here; a call to anything else fails the test with "attempt to call a nil value".
+local M = {}
+
+--- A table whose string keys are looked up case-insensitively (as lua-resty-http's headers).
+function M.headers(initial)
+  local store = {}
+  local t = setmetatable({}, {
+    __index = function(_, k) return store[string.lower(k)] end,
+    __newindex = function(_, k, v) store[string.lower(k)] = v end,
+  })
+  for k, v in pairs(initial or {}) do t[k] = v end
+  return t
+end
+
+--- Installs `kong` and `resty.http`; `request` describes the client request, `sidecar` the
+--- verify answer: {status=, headers=, body=} or {err=}. Returns the recorder.
+function M.install(request, sidecar)
+  local rec = {
+    cleared = {}, set = {}, exited = nil, authenticated = nil, verify = nil,
+    timeout = nil, added = {}, errors = {},
+  }
+  _G.kong = {
+    request = {
+      get_headers = function(max)
+        rec.max_headers = max
+        return request.headers
+      end,
+      get_method = function() return request.method or "GET" end,
+      get_path_with_query = function() return request.uri or "/" end,
+      get_forwarded_host = function() return request.host or "app.example.com" end,
+      get_forwarded_scheme = function() return request.scheme or "https" end,
+    },
+    client = {
+      get_forwarded_ip = function() return "203.0.113.7" end,
+      authenticate = function(consumer, credential)
+        rec.authenticated = { consumer = consumer, credential = credential }
+      end,
+    },
+    service = {
+      request = {
+        clear_header = function(name) rec.cleared[#rec.cleared + 1] = name end,
+        set_header = function(name, value) rec.set[name] = value end,
+      },
+    },
+    response = {
+      exit = function(status, body, headers)
+        rec.exited = { status = status, body = body, headers = headers or {} }
+        return rec.exited
+      end,
+      add_header = function(name, value) rec.added[#rec.added + 1] = { name, value } end,
+    },
+    log = {
+      err = function(...) rec.errors[#rec.errors + 1] = table.concat({ ... }) end,
+    },
+    ctx = { plugin = {} },
+  }
+  package.loaded["resty.http"] = {
+    new = function()
+      return {
+        set_timeout = function(_, ms) rec.timeout = ms end,
+        request_uri = function(_, url, params)
+          rec.verify = { url = url, params = params }
+          if sidecar.err then return nil, sidecar.err end
+          return {
+            status = sidecar.status,
+            headers = M.headers(sidecar.headers),
+            body = sidecar.body or "",
+          }
+        end,
+      }
+    end,
+  }
+  package.loaded["kong.plugins.auth-sidecar.handler"] = nil
+  return rec
+end
+
+return M
