@@ -1,0 +1,143 @@
+"""The `auth-sidecar` command line: serve (the default), `check-config`, `gen-secret`.
+
+A bad configuration ends the process with exit code 2 before anything is bound, one line per
+problem on stderr, each naming the key and its env var.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import secrets
+import sys
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import yaml
+
+from sidecar.settings import ConfigError, PolicyRule, Settings, load_settings
+
+EXIT_CONFIG = 2
+REDACTED = "<redacted>"
+SECRET_BYTES = 32
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "gen-secret":
+        print(secrets.token_urlsafe(SECRET_BYTES))
+        return 0
+    try:
+        settings = load_settings(getattr(args, "config", None))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        sys.stdout.write(yaml.safe_dump(effective_document(settings), sort_keys=False))
+        return 0
+    # Imported only now: nothing of the server is loaded, let alone bound, on a bad config.
+    serve: Callable[[Settings], int] = importlib.import_module("sidecar.server").serve
+    return serve(settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --config is accepted before and after the subcommand; SUPPRESS keeps the subparser's
+    # absent option from overwriting one given before it.
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="YAML configuration file (default: $SIDECAR_CONFIG); SIDECAR_* env vars win",
+    )
+    parser = argparse.ArgumentParser(
+        prog="auth-sidecar",
+        parents=[config],
+        description="OIDC auth sidecar for Kong and Dex. Without a command: serve.",
+    )
+    parser.set_defaults(command="serve")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", parents=[config], help="serve until SIGTERM/SIGINT (default)")
+    commands.add_parser(
+        "check-config",
+        parents=[config],
+        help="validate and print the effective settings, secrets redacted",
+    )
+    commands.add_parser("gen-secret", help="print a fresh random session secret")
+    return parser
+
+
+def effective_document(settings: Settings) -> dict[str, Any]:
+    """The settings as a configuration document, with every secret replaced by `<redacted>`.
+    Secret lists keep their length, so a rotation is visible without its keys."""
+    oidc, session, assertion = settings.oidc, settings.session, settings.assertion
+    return {
+        "oidc": {
+            "issuer": oidc.issuer,
+            "client_id": oidc.client_id,
+            "client_secret": REDACTED,
+            "scopes": " ".join(oidc.scopes),
+            "audiences": list(oidc.audiences),
+            "algorithms": list(oidc.algorithms),
+            "leeway_s": oidc.leeway_s,
+            "http_timeout_s": oidc.http_timeout_s,
+        },
+        "public_url": settings.public_url,
+        "listen": str(settings.listen),
+        "admin_listen": str(settings.admin_listen),
+        "upstream": settings.upstream,
+        "trusted_proxies": [str(network) for network in settings.trusted_proxies],
+        "session": {
+            "secret": [REDACTED] * len(session.secrets),
+            "redis_url": redact_url(session.redis_url) if session.redis_url else None,
+            "redis_cluster": session.redis_cluster,
+            "cookie_name": session.cookie_name,
+            "cookie_secure": session.cookie_secure,
+            "idle_ttl_s": session.idle_ttl_s,
+            "absolute_ttl_s": session.absolute_ttl_s,
+            "refresh_margin_s": session.refresh_margin_s,
+            "store_timeout_s": session.store_timeout_s,
+        },
+        "assertion": {
+            # null: no key configured, the server makes an ephemeral one.
+            "signing_key": [REDACTED] * len(assertion.signing_keys_pem) or None,
+            "audience": assertion.audience,
+            "ttl_s": assertion.ttl_s,
+        },
+        "headers": {"forward_token": settings.forward_token},
+        "log": {"level": settings.log_level, "format": settings.log_format},
+        "shutdown_grace_s": settings.shutdown_grace_s,
+        "workers": settings.workers,
+        "upstream_connect_timeout_s": settings.upstream_connect_timeout_s,
+        "upstream_timeout_s": settings.upstream_timeout_s,
+        "policy": [_policy_entry(rule) for rule in settings.policy],
+    }
+
+
+def _policy_entry(rule: PolicyRule) -> dict[str, Any]:
+    if rule.access != "restricted":
+        return {"path": rule.path, "allow": rule.access}
+    entry: dict[str, Any] = {"path": rule.path}
+    for name in ("groups", "emails", "email_domains"):
+        if values := getattr(rule, name):
+            entry[name] = sorted(values)
+    return entry
+
+
+def redact_url(url: str) -> str:
+    """Replace the password of `user:password@host` and any `password=` query value."""
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = f"{userinfo.partition(':')[0]}:{REDACTED}"
+    query = urlencode(
+        [
+            (name, REDACTED if "password" in name.lower() else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="<>",
+    )
+    netloc = f"{userinfo}{at}{hosts}"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
