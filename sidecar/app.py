@@ -22,6 +22,7 @@ from sidecar.auth_handlers import run_pipeline
 from sidecar.errors import NotFound
 from sidecar.keys import (
     AUTHENTICATE,
+    LOGIN_FLOW,
     METRICS,
     PROVIDER,
     PROVIDER_HTTP,
@@ -32,14 +33,20 @@ from sidecar.keys import (
     UPSTREAM_HTTP,
     VERIFY_PIPELINE,
 )
+from sidecar.login import LoginFlow
 from sidecar.metrics import Metrics
 from sidecar.middleware import DECISION, error_middleware, make_context_middleware
 from sidecar.oidc.provider import OidcProvider
+from sidecar.oidc.token_client import TokenClient
 from sidecar.pipeline import Pipeline
 from sidecar.policy import Policy
 from sidecar.proxy import UpstreamProxy, create_upstream_session
 from sidecar.sessions.factory import build_store
+from sidecar.sessions.manager import SessionManager
+from sidecar.sessions.refresh import Refresher
 from sidecar.sessions.store import SessionStore
+from sidecar.sessions.ticket import Sealer
+from sidecar.sessions.vault import SessionVault
 from sidecar.settings import Settings
 from sidecar.steps import (
     AnswerVerify,
@@ -50,7 +57,6 @@ from sidecar.steps import (
     ResolveForwarded,
     ResolveProxied,
     RewriteHeaders,
-    SessionAuthenticator,
 )
 from sidecar.tokens import TokenValidator
 
@@ -145,11 +151,34 @@ async def _oidc_provider(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+def _session_manager(
+    app: web.Application, validator: TokenValidator, token_client: TokenClient
+) -> SessionManager:
+    settings, metrics = app[SETTINGS], app[METRICS]
+    vault = SessionVault(app[STORE], Sealer(settings.session.secrets), settings.session, metrics)
+    refresher = Refresher(
+        vault,
+        token_client,
+        validator,
+        metrics,
+        margin_s=settings.session.refresh_margin_s,
+        provider_timeout_s=settings.oidc.http_timeout_s,
+    )
+    return SessionManager(vault, refresher, settings.session, cookie_path=settings.public_path)
+
+
 async def _pipelines(app: web.Application) -> AsyncIterator[None]:
     settings, signer, provider = app[SETTINGS], app[SIGNER], app[PROVIDER]
     policy = Policy(settings.policy)
     validator = TokenValidator(settings.oidc, provider.signing_key)
-    sessions: SessionAuthenticator | None = None
+    token_client = TokenClient(
+        app[PROVIDER_HTTP],
+        lambda: provider.metadata,
+        settings.oidc.client_id,
+        settings.oidc.client_secret,
+    )
+    sessions = _session_manager(app, validator, token_client)
+    app[LOGIN_FLOW] = LoginFlow(settings, provider, token_client, validator, sessions)
     authenticate = Authenticate(validator, sessions)
     if settings.upstream:
         upstream = UpstreamProxy(

@@ -1,14 +1,12 @@
-"""The `/.auth/*` endpoints that need no login flow: verify, jwks, me.
-
-The login flow (`login`, `callback`, `logout`) lives in `sidecar/login.py`.
-"""
+"""The `/.auth/*` endpoints: verify, jwks, me here; the login flow's logic lives in
+`sidecar/login.py` and is reached through the routes below."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from sidecar.errors import NotFound, Unauthenticated
-from sidecar.keys import AUTHENTICATE, SIGNER, VERIFY_PIPELINE
+from sidecar.keys import AUTHENTICATE, LOGIN_FLOW, SIGNER, VERIFY_PIPELINE
 from sidecar.middleware import DECISION, REQUEST_ID, SUBJECT, TRUSTED_PEER
 from sidecar.pipeline import Exchange, Pipeline
 from sidecar.settings import PolicyRule
@@ -63,9 +61,28 @@ async def unknown_auth_path(request: web.Request) -> web.StreamResponse:
     raise NotFound()
 
 
+async def login(request: web.Request) -> web.StreamResponse:
+    request[DECISION][0] = "login"
+    return await request.app[LOGIN_FLOW].login(request)
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    request[DECISION][0] = "login_callback"
+    return await request.app[LOGIN_FLOW].callback(request)
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    request[DECISION][0] = "logout"
+    return await request.app[LOGIN_FLOW].logout(request)
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/.auth/verify", verify),
         web.get("/.auth/jwks", jwks),
         web.get("/.auth/me", me),
+        web.get("/.auth/login", login),
+        web.get("/.auth/callback", callback),
+        web.get("/.auth/logout", logout),
+        web.post("/.auth/logout", logout),
     ]

@@ -6,6 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from sidecar.assertion import AssertionSigner
+from sidecar.login import LoginFlow
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.pipeline import Pipeline
@@ -23,3 +24,4 @@ PROVIDER = web.AppKey("provider", OidcProvider)
 PROXY_PIPELINE = web.AppKey("proxy_pipeline", Pipeline)
 VERIFY_PIPELINE = web.AppKey("verify_pipeline", Pipeline)
 AUTHENTICATE = web.AppKey("authenticate", Authenticate)
+LOGIN_FLOW = web.AppKey("login_flow", LoginFlow)

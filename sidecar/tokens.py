@@ -77,6 +77,15 @@ class TokenValidator:
                 raise InvalidToken("at_hash mismatch")
         return claims
 
+    async def validate_refreshed_id_token(self, token: str, *, sub: str) -> dict[str, Any]:
+        """OIDC Core section 12.2: a refreshed id token has the same `iss` and `sub`, and
+        carries no `nonce` check (none was sent)."""
+        check_token_size(token)
+        claims = await self._verify(token)
+        if claims["sub"] != sub:
+            raise InvalidToken("sub changed on refresh")
+        return claims
+
     async def _verify(self, token: str) -> dict[str, Any]:
         header = _compact_jws_header(token)
         algorithm = header.get("alg")

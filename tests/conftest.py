@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.provider",
     "tests.fixtures.upstream",
     "tests.fixtures.redis_servers",
+    "tests.fixtures.sidecar",
 ]

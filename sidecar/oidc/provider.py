@@ -43,6 +43,10 @@ class OidcProvider:
         return self._metadata
 
     @property
+    def has_metadata(self) -> bool:
+        return self._metadata is not None
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         return self._session
 

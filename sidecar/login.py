@@ -1,0 +1,128 @@
+"""The browser login: `/.auth/login`, `/.auth/callback`, `/.auth/logout`.
+
+OIDC authorization code flow (OIDC Core 3.1) with the RFC 9700 client protections:
+- `state` (RFC 6749 section 10.12) names server-side login state and is accepted once; a
+  short-lived cookie binds it to the browser that started the login (login CSRF);
+- `nonce` (OIDC Core 3.1.2.1) is checked in the id token;
+- PKCE with `S256` (RFC 7636; RFC 9700 section 2.1.1), never `plain`;
+- a new session ticket at every login (no fixation); the old session is deleted;
+- `rd` is checked by `sidecar.redirects.safe_redirect` (open redirects).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from aiohttp import web
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from yarl import URL
+
+from sidecar.errors import InvalidToken, LoginFailed
+from sidecar.oidc.provider import OidcProvider
+from sidecar.oidc.token_client import TokenClient
+from sidecar.redirects import safe_redirect
+from sidecar.sessions.manager import SessionManager
+from sidecar.sessions.vault import LoginState
+from sidecar.settings import Settings
+from sidecar.tokens import TokenValidator
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class LoginFlow:
+    def __init__(
+        self,
+        settings: Settings,
+        provider: OidcProvider,
+        tokens: TokenClient,
+        validator: TokenValidator,
+        sessions: SessionManager,
+    ) -> None:
+        self._settings = settings
+        self._provider = provider
+        self._tokens = tokens
+        self._validator = validator
+        self._sessions = sessions
+        self.redirect_uri = settings.public_url + "/.auth/callback"
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        rd = safe_redirect(request.query.get("rd"))
+        metadata = self._provider.metadata  # 503 while the provider is unknown
+        verifier, nonce, binding = generate_token(64), generate_token(32), generate_token(32)
+        state = await self._sessions.vault.save_login_state(
+            LoginState(nonce=nonce, code_verifier=verifier, rd=rd, browser_binding=binding)
+        )
+        location = prepare_grant_uri(
+            metadata.authorization_endpoint,
+            self._settings.oidc.client_id,
+            "code",
+            redirect_uri=self.redirect_uri,
+            scope=" ".join(self._settings.oidc.scopes),
+            state=state,
+            nonce=nonce,
+            code_challenge=create_s256_code_challenge(verifier),
+            code_challenge_method="S256",
+        )
+        response = _redirect(location)
+        self._sessions.set_login_cookie(response, _binding_cookie_suffix(state), binding)
+        return response
+
+    async def callback(self, request: web.Request) -> web.StreamResponse:
+        state = request.query.get("state", "")
+        login = await self._sessions.vault.take_login_state(state) if state else None
+        if login is None:
+            raise LoginFailed("unknown, expired or replayed state")
+        suffix = _binding_cookie_suffix(state)
+        binding = request.cookies.get(self._sessions.login_cookie_name + suffix, "")
+        if not hmac.compare_digest(binding.encode(), login.browser_binding.encode()):
+            raise LoginFailed("login started in another browser")
+        code = request.query.get("code")
+        if "error" in request.query or not code:
+            raise LoginFailed("the provider refused the login")
+        tokens = await self._tokens.exchange_code(code, self.redirect_uri, login.code_verifier)
+        try:
+            claims = await self._validator.validate_id_token(
+                tokens.id_token, nonce=login.nonce, access_token=tokens.access_token
+            )
+        except InvalidToken as exc:
+            raise LoginFailed("id token refused") from exc
+        await self._sessions.end(request)  # the browser's old session, if any: no fixation
+        ticket = await self._sessions.start(tokens, claims)
+        response = _redirect(self._settings.public_path + login.rd)
+        self._sessions.set_session_cookie(response, ticket)
+        self._sessions.clear_login_cookie(response, suffix)
+        return response
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        rd = safe_redirect(request.query.get("rd"))
+        record = await self._sessions.end(request)
+        location = self._settings.public_path + rd
+        end_session = self._end_session_endpoint()
+        if end_session is not None and record is not None:
+            # RP-initiated logout 1.0 section 2, only where the provider advertises it
+            # (Dex does not: FIELD-NOTES).
+            location = str(
+                URL(end_session).update_query(
+                    id_token_hint=record.id_token,
+                    post_logout_redirect_uri=self._settings.public_url + rd,
+                    client_id=self._settings.oidc.client_id,
+                )
+            )
+        response = _redirect(location)
+        self._sessions.clear_session_cookie(response)
+        return response
+
+    def _end_session_endpoint(self) -> str | None:
+        return self._provider.metadata.end_session_endpoint if self._provider.has_metadata else None
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": location, **_NO_STORE})
+
+
+def _binding_cookie_suffix(state: str) -> str:
+    """One binding cookie per login in flight, so two tabs logging in do not collide."""
+    return "_" + hashlib.sha256(state.encode()).hexdigest()[:12]

@@ -1,0 +1,226 @@
+"""Streaming reverse proxy to the upstream service (proxy mode).
+
+Bodies are never buffered: the request body streams from the client socket into the upstream
+request, and the response body streams back chunk by chunk, with aiohttp's flow control giving
+backpressure both ways. Websocket upgrades are relayed by `sidecar.proxy_ws`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import aiohttp
+import structlog
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from sidecar import proxy_ws
+from sidecar.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
+
+# Headers aiohttp's client would otherwise invent: a proxy forwards what the client sent.
+# Accept-Encoding above all: the body is relayed undecoded, so the upstream must only compress
+# what the client itself accepts.
+_SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
+
+# nginx's convention for "the client closed the connection before the response": only ever
+# reaches the access log, since nobody is left to read it.
+CLIENT_CLOSED_REQUEST = 499
+
+_HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        hdrs.CONNECTION,
+        "Proxy-Connection",
+        hdrs.KEEP_ALIVE,
+        hdrs.PROXY_AUTHENTICATE,
+        hdrs.PROXY_AUTHORIZATION,
+        hdrs.TE,
+        hdrs.TRAILER,
+        hdrs.TRANSFER_ENCODING,
+        hdrs.UPGRADE,
+    )
+)
+
+log = structlog.get_logger(__name__)
+
+
+def strip_hop_by_hop(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """A copy of `headers` without the hop-by-hop fields.
+
+    RFC 9110 section 7.6.1: a proxy removes Connection, Proxy-Connection, Keep-Alive, TE,
+    Transfer-Encoding and Upgrade, and every field named in Connection. Proxy-Authenticate and
+    Proxy-Authorization (sections 11.7.1, 11.7.2) are for the proxy they reach, and Trailer
+    (RFC 9112 section 6.5) describes a framing this hop does not forward. Duplicate fields keep
+    their order.
+    """
+    named = {
+        token.strip().lower()
+        for value in headers.getall(hdrs.CONNECTION, [])
+        for token in value.split(",")
+    }
+    drop = _HOP_BY_HOP | named
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
+
+
+def create_upstream_session(connect_timeout_s: float, limit: int = 256) -> aiohttp.ClientSession:
+    """The client session `UpstreamProxy` needs: a keep-alive pool, a connect timeout, no cookie
+    jar (a shared jar would hand one user's upstream cookies to the next), no decompression.
+
+    Create it inside the running loop (a cleanup_ctx) and close it on shutdown.
+    """
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        trust_env=False,
+    )
+
+
+@contextlib.contextmanager
+def upstream_errors() -> Iterator[None]:
+    """Map the failures that mean "no usable upstream answer" to 502 / 504.
+
+    Timeouts first: aiohttp's timeout errors are also connection errors.
+    """
+    try:
+        yield
+    except TimeoutError as exc:  # asyncio.TimeoutError is TimeoutError since Python 3.11
+        raise UpstreamTimeout("upstream timed out") from exc
+    except (aiohttp.ClientConnectionError, aiohttp.ClientResponseError) as exc:
+        # refused, DNS, reset, disconnected before the status line, malformed response,
+        # websocket handshake refused
+        raise UpstreamUnavailable("upstream unavailable") from exc
+
+
+class UpstreamProxy:
+    """Forwards one request to the upstream and streams its answer back."""
+
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        *,
+        response_timeout_s: float,
+        preserve_host: bool = False,
+    ) -> None:
+        if not isinstance(session.cookie_jar, aiohttp.DummyCookieJar):
+            raise ValueError("the upstream session must not keep cookies: use DummyCookieJar")
+        self._base = URL(base_url)
+        self._session = session
+        self._preserve_host = preserve_host
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=session.timeout.connect,
+            sock_connect=session.timeout.sock_connect,
+            # aiohttp starts this clock once the request body is sent: time to the response
+            # headers, then the longest silence allowed between two body reads.
+            sock_read=response_timeout_s,
+        )
+
+    def upstream_url(self, request: web.BaseRequest) -> URL:
+        """The base URL's origin and path prefix, then the request target exactly as received."""
+        target = request.raw_path
+        if not target.startswith("/"):  # absolute-form (RFC 9112 section 3.2.2)
+            target = URL(target, encoded=True).raw_path_qs
+        prefix = self._base.raw_path.rstrip("/")
+        return URL(f"{self._base.origin()}{prefix}{target}", encoded=True)
+
+    def upstream_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+        out = strip_hop_by_hop(headers)
+        # The sidecar already answered any `Expect: 100-continue` itself (aiohttp's server does).
+        out.popall(hdrs.EXPECT, None)
+        if not self._preserve_host:
+            out.popall(hdrs.HOST, None)  # aiohttp sets it from the upstream URL
+        return out
+
+    async def forward(self, request: web.Request, headers: CIMultiDict[str]) -> web.StreamResponse:
+        url = self.upstream_url(request)
+        out_headers = self.upstream_headers(headers)
+        if proxy_ws.is_websocket_upgrade(request):
+            return await self._forward_websocket(request, url, out_headers)
+        body = request.content.iter_any() if request.body_exists else None
+        try:
+            with upstream_errors():
+                upstream = await self._session.request(
+                    request.method,
+                    url,
+                    headers=out_headers,
+                    data=body,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    skip_auto_headers=_SKIP_AUTO_HEADERS,
+                    timeout=self._timeout,
+                )
+        except UpstreamUnavailable:
+            if request.transport is None:  # the client left mid-upload: nobody to answer
+                return web.Response(status=CLIENT_CLOSED_REQUEST)
+            raise
+        async with upstream:
+            return await self._relay_response(request, upstream)
+
+    async def _relay_response(
+        self, request: web.Request, upstream: aiohttp.ClientResponse
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        response.headers.extend(strip_hop_by_hop(upstream.headers))
+        try:
+            await response.prepare(request)
+        except ConnectionResetError:
+            upstream.close()
+            return response
+        await _copy_body(request, upstream, response)
+        return response
+
+    async def _forward_websocket(
+        self, request: web.Request, url: URL, headers: CIMultiDict[str]
+    ) -> web.StreamResponse:
+        if not proxy_ws.client_can_upgrade(request):
+            raise BadRequest("invalid websocket handshake")
+        handshake = proxy_ws.handshake_headers(headers)
+        protocols = proxy_ws.requested_protocols(request)
+        with upstream_errors():
+            # ws_connect has no per-call response timeout: bound the handshake here.
+            async with asyncio.timeout(self._timeout.sock_read):
+                upstream = await self._session.ws_connect(
+                    url, headers=handshake, protocols=protocols
+                )
+        return await proxy_ws.relay(request, upstream)
+
+
+async def _copy_body(
+    request: web.Request, upstream: aiohttp.ClientResponse, response: web.StreamResponse
+) -> None:
+    """Copy the upstream body to the client, one chunk in memory at a time.
+
+    The status line is already sent, so an upstream failure from here on can only abort the
+    client connection: a truncated body must never look complete (RFC 9112 section 8).
+    """
+    while True:
+        try:
+            chunk = await upstream.content.readany()
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+            log.warning("upstream_body_aborted", error=type(exc).__name__)
+            _abort_client(request, response)
+            return
+        if not chunk:
+            break
+        try:
+            await response.write(chunk)
+        except ConnectionResetError:  # the client went away: drop the upstream connection too
+            upstream.close()
+            return
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+
+
+def _abort_client(request: web.Request, response: web.StreamResponse) -> None:
+    # Abort (RST) rather than close: a close after a read-until-close body would look complete.
+    response.force_close()
+    if request.transport is not None:
+        request.transport.abort()

@@ -1,0 +1,103 @@
+"""Browser sessions: from a request's cookie to an `Identity`, and the session's lifecycle.
+
+The cookie holds only the ticket (CONTRACT "Sessions, tokens and keys"): `HttpOnly` (no script
+reads it), `SameSite=Lax` (sent on top-level navigations such as the return from Dex, not on
+cross-site subresource requests), `Path` = the public path, `Secure` unless the public URL is
+plain http.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from sidecar.errors import SessionEnded
+from sidecar.identity import Identity
+from sidecar.oidc.token_client import TokenSet
+from sidecar.sessions.record import SessionRecord
+from sidecar.sessions.refresh import Refresher
+from sidecar.sessions.ticket import Ticket
+from sidecar.sessions.vault import LOGIN_STATE_TTL_S, SessionVault
+from sidecar.settings import SessionSettings
+
+
+class SessionManager:
+    def __init__(
+        self,
+        vault: SessionVault,
+        refresher: Refresher,
+        settings: SessionSettings,
+        cookie_path: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.vault = vault
+        self._refresher = refresher
+        self._settings = settings
+        self._cookie_path = cookie_path or "/"
+        self._clock = clock
+        self.login_cookie_name = settings.cookie_name + "_login"
+
+    async def identity_for(self, request: web.Request) -> Identity | None:
+        """The session's identity; None without a cookie; `SessionEnded` for a dead one."""
+        cookie = request.cookies.get(self._settings.cookie_name)
+        if cookie is None:
+            return None
+        ticket = Ticket.from_cookie(cookie)
+        record = await self.vault.load(ticket) if ticket is not None else None
+        if ticket is None or record is None:
+            raise SessionEnded("no such session")
+        if self._refresher.needs_refresh(record):
+            record = await self._refresher.refresh(ticket, record)
+        return Identity.from_claims(record.claims, "session", record.id_token)
+
+    async def start(self, tokens: TokenSet, claims: dict[str, Any]) -> Ticket:
+        """A new session under a new ticket (never the one the browser came with)."""
+        ticket = Ticket.new()
+        record = SessionRecord.new(
+            int(self._clock()), tokens.id_token, tokens.access_token, tokens.refresh_token, claims
+        )
+        await self.vault.start(ticket, record)
+        return ticket
+
+    async def end(self, request: web.Request) -> SessionRecord | None:
+        """Delete the session named by the request's cookie; the record, if there was one."""
+        cookie = request.cookies.get(self._settings.cookie_name)
+        ticket = Ticket.from_cookie(cookie) if cookie else None
+        if ticket is None:
+            return None
+        record = await self.vault.load(ticket)
+        await self.vault.clear(ticket)
+        return record
+
+    def set_session_cookie(self, response: web.StreamResponse, ticket: Ticket) -> None:
+        response.set_cookie(
+            self._settings.cookie_name,
+            ticket.cookie_value(),
+            max_age=self._settings.absolute_ttl_s,
+            **self._cookie_flags(),
+        )
+
+    def clear_session_cookie(self, response: web.StreamResponse) -> None:
+        response.del_cookie(self._settings.cookie_name, **self._cookie_flags())
+
+    def set_login_cookie(self, response: web.StreamResponse, suffix: str, binding: str) -> None:
+        response.set_cookie(
+            self.login_cookie_name + suffix,
+            binding,
+            max_age=LOGIN_STATE_TTL_S,
+            **self._cookie_flags(),
+        )
+
+    def clear_login_cookie(self, response: web.StreamResponse, suffix: str) -> None:
+        response.del_cookie(self.login_cookie_name + suffix, **self._cookie_flags())
+
+    def _cookie_flags(self) -> dict[str, Any]:
+        return {
+            "path": self._cookie_path,
+            "secure": self._settings.cookie_secure,
+            "httponly": True,
+            "samesite": "Lax",
+        }

@@ -1,0 +1,114 @@
+"""The Redis session store: standalone, TLS, Sentinel or Cluster behind one small class.
+
+Keys arrive hash-tagged (`sidecar:{tag}:session`), so every command, the Lua scripts included,
+touches one Cluster slot. Values are opaque sealed bytes. Every call is bounded by the store
+timeout, and every redis-py or socket failure becomes `StoreUnavailable` (the caller answers
+503); nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.exceptions import RedisClusterException, RedisError
+
+from sidecar.errors import StoreUnavailable
+from sidecar.sessions.redis_connect import RedisConnection
+
+T = TypeVar("T")
+
+# Compare-and-extend: only the owner may extend its lease (the refresh lock must not be
+# stretched by a replica that already lost it).
+RENEW_LOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# Compare-and-delete: releasing a lock whose lease expired and was taken by another owner
+# must leave the new owner's lock alone.
+RELEASE_LOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# redis-py's own outages: RedisClusterException (e.g. "cannot be connected", slot not covered)
+# is not a RedisError; OSError covers socket errors and the builtin TimeoutError.
+OUTAGES = (RedisError, RedisClusterException, OSError)
+
+
+def _ms(seconds: float) -> int:
+    """Redis PX/PEXPIRE take whole milliseconds, at least 1."""
+    return max(1, round(seconds * 1000))
+
+
+class RedisStore:
+    """A `SessionStore` over one redis-py asyncio client (see `redis_connect.connect`)."""
+
+    def __init__(self, connection: RedisConnection, timeout_s: float, max_in_flight: int) -> None:
+        self._connection = connection
+        self._client = connection.client
+        self._timeout_s = timeout_s
+        # The Sentinel and Cluster pools refuse a connection beyond their size instead of
+        # waiting for one; so callers wait here (within the timeout), for every topology.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        # Registered once: EVALSHA, with a SCRIPT LOAD fallback on a node that lacks it
+        # (a freshly promoted replica, a restarted server).
+        self._renew_script = self._client.register_script(RENEW_LOCK_LUA)
+        self._release_script = self._client.register_script(RELEASE_LOCK_LUA)
+
+    async def save(self, key: str, value: bytes, ttl_s: float) -> None:
+        await self._bounded(lambda: self._client.set(key, value, px=_ms(ttl_s)))
+
+    async def load(self, key: str) -> bytes | None:
+        return _as_bytes(await self._bounded(lambda: self._client.get(key)))
+
+    async def take(self, key: str) -> bytes | None:
+        # GETDEL (Redis >= 6.2) is atomic: of concurrent takes, exactly one sees the value.
+        return _as_bytes(await self._bounded(lambda: self._client.getdel(key)))
+
+    async def clear(self, key: str) -> None:
+        await self._bounded(lambda: self._client.delete(key))
+
+    async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
+        acquired = await self._bounded(
+            lambda: self._client.set(key, owner, nx=True, px=_ms(lease_s))
+        )
+        return bool(acquired)
+
+    async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
+        renewed = await self._bounded(
+            lambda: self._renew_script(keys=[key], args=[owner, _ms(lease_s)])
+        )
+        return bool(renewed)
+
+    async def release_lock(self, key: str, owner: str) -> None:
+        await self._bounded(lambda: self._release_script(keys=[key], args=[owner]))
+
+    async def ping(self) -> None:
+        await self._bounded(self._client.ping)
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def _bounded(self, command: Callable[[], Awaitable[T]]) -> T:
+        """Run one command within the store timeout (waiting for a free slot included); any
+        outage becomes `StoreUnavailable`."""
+        try:
+            async with asyncio.timeout(self._timeout_s), self._in_flight:
+                return await command()
+        except OUTAGES as exc:
+            raise StoreUnavailable("session store unavailable") from exc
+
+
+def _as_bytes(value: object) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    raise TypeError("the Redis client must not decode responses")

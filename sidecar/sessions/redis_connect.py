@@ -1,0 +1,143 @@
+"""Redis clients for the session store: standalone, TLS, Sentinel and Cluster, from one URL.
+
+Connection policy, shared by every topology: socket timeouts at the store timeout, and a short
+retry with jittered exponential backoff on connection errors, so that a Sentinel failover (the
+old master answers READONLY, redis-py reconnects to the master Sentinel now names) or a Cluster
+master change (the client reloads the slot map) recovers without a restart. The store bounds
+each command as a whole; these settings only make the retries fit inside that bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialWithJitterBackoff
+
+RedisClient = Redis | RedisCluster
+
+SENTINEL_SCHEME = "redis+sentinel"
+PLAIN_SCHEMES = ("redis", "rediss")
+DEFAULT_SENTINEL_PORT = 26379
+
+# Connection errors are retried this many times, each after a random pause of up to 100 ms,
+# 200 ms, 400 ms (full jitter): enough to ride over a master switch, short enough to stay
+# inside the store timeout.
+RETRIES = 3
+BACKOFF_BASE_S = 0.05
+BACKOFF_CAP_S = 0.4
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelTarget:
+    """`redis+sentinel://[user:password@]host:port[,host:port]/service_name[/db]`.
+    Credentials are the master's; the sentinels themselves are reached without them."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service_name: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(slots=True)
+class RedisConnection:
+    """A client plus whatever else must be closed with it (the Sentinel manager's clients)."""
+
+    client: RedisClient
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        for close in self.closers:
+            await close()
+
+
+def parse_sentinel_url(url: str) -> SentinelTarget:
+    """Parse the Sentinel URL form of the contract; `ValueError` names what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    sentinels = tuple(_parse_host_port(item) for item in hosts.split(",") if item)
+    if not sentinels:
+        raise ValueError("a Sentinel URL needs at least one host:port")
+    path = [segment for segment in parts.path.split("/") if segment]
+    if not 1 <= len(path) <= 2:
+        raise ValueError("a Sentinel URL path is /service_name[/db]")
+    if len(path) == 2 and not path[1].isdigit():
+        raise ValueError("the db in a Sentinel URL must be a number")
+    return SentinelTarget(
+        sentinels=sentinels,
+        service_name=unquote(path[0]),
+        db=int(path[1]) if len(path) == 2 else 0,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+    )
+
+
+def _parse_host_port(item: str) -> tuple[str, int]:
+    host, sep, port = item.rpartition(":")
+    if not sep:
+        return item, DEFAULT_SENTINEL_PORT
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("a Sentinel address needs a port between 1 and 65535")
+    return host.strip("[]"), int(port)
+
+
+def connect(url: str, *, cluster: bool, timeout_s: float, max_connections: int) -> RedisConnection:
+    """Build the client for `url` (no I/O happens here: connections open on first use)."""
+    options = _connection_options(timeout_s)
+    scheme = urlsplit(url).scheme
+    if scheme == SENTINEL_SCHEME:
+        if cluster:
+            raise ValueError("redis_cluster cannot be combined with a Sentinel URL")
+        return _connect_sentinel(parse_sentinel_url(url), options, max_connections)
+    if scheme not in PLAIN_SCHEMES:
+        raise ValueError("the Redis URL scheme must be redis, rediss or redis+sentinel")
+    if cluster:
+        # max_connections is per node for the Cluster client.
+        return RedisConnection(
+            RedisCluster.from_url(url, max_connections=max_connections, **options)
+        )
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout_s, **options
+    )
+    return RedisConnection(Redis.from_pool(pool))
+
+
+def _connect_sentinel(
+    target: SentinelTarget, options: dict[str, Any], max_connections: int
+) -> RedisConnection:
+    sentinel_options = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout")}
+    # redis-py leaves Sentinel.__init__ unannotated.
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels), sentinel_kwargs=sentinel_options
+    )
+    client = manager.master_for(
+        target.service_name,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        max_connections=max_connections,
+        **options,
+    )
+    return RedisConnection(client, closers=(manager.aclose,))
+
+
+def _connection_options(timeout_s: float) -> dict[str, Any]:
+    return {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "socket_keepalive": True,
+        "retry": Retry(
+            ExponentialWithJitterBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), RETRIES
+        ),
+    }

@@ -1,0 +1,104 @@
+"""The session ticket: what the browser holds, and how it maps to sealed Redis entries.
+
+- The ticket is 256 random bits (`secrets.token_bytes(32)`), new at every login (no fixation,
+  OWASP Session Management: renew the id on any privilege change).
+- Store keys are derived from the ticket by SHA-256, so the store never holds the ticket
+  itself; the hash tag `{...}` keeps one session's keys in one Redis Cluster slot.
+- Values are sealed with AES-256-GCM under a key derived by HKDF-SHA256 (RFC 5869) from the
+  session secret *and* the ticket: someone who reads Redis has neither, someone who steals the
+  secret still needs the cookie. The store key is the AEAD's associated data, so a value cannot
+  be moved to another key.
+- Secret rotation: the first secret seals; every configured secret is tried to open.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+TICKET_BYTES = 32
+_COOKIE_PREFIX = "v1."
+_NONCE_BYTES = 12
+_KEY_PREFIX = "sidecar"
+
+
+class Ticket:
+    """A session or login-state ticket. Its `value` never leaves this process except in the
+    cookie (or the `state` parameter)."""
+
+    __slots__ = ("_digest", "value")
+
+    def __init__(self, value: bytes) -> None:
+        if len(value) != TICKET_BYTES:
+            raise ValueError("bad ticket length")
+        self.value = value
+        self._digest = hashlib.sha256(b"auth-sidecar ticket id\x00" + value).digest()
+
+    @classmethod
+    def new(cls) -> Ticket:
+        return cls(secrets.token_bytes(TICKET_BYTES))
+
+    @classmethod
+    def from_cookie(cls, cookie: str) -> Ticket | None:
+        """The ticket in a cookie value, or None for anything malformed (forged, truncated)."""
+        if not cookie.startswith(_COOKIE_PREFIX) or len(cookie) > 64:
+            return None
+        encoded = cookie[len(_COOKIE_PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        return cls(raw) if len(raw) == TICKET_BYTES else None
+
+    def cookie_value(self) -> str:
+        return _COOKIE_PREFIX + base64.urlsafe_b64encode(self.value).rstrip(b"=").decode()
+
+    def store_key(self, kind: str) -> str:
+        """`sidecar:{<hash of the ticket>}:<kind>`: one slot per session in a Cluster."""
+        tag = base64.urlsafe_b64encode(self._digest[:18]).decode()
+        return f"{_KEY_PREFIX}:{{{tag}}}:{kind}"
+
+
+class Sealer:
+    """AEAD sealing of store values under keys derived from the secrets and the ticket."""
+
+    def __init__(self, secrets_: Sequence[bytes]) -> None:
+        if not secrets_:
+            raise ValueError("at least one session secret")
+        self._secrets = tuple(secrets_)
+
+    def seal(self, ticket: Ticket, kind: str, plaintext: bytes) -> bytes:
+        key = _derive(self._secrets[0], ticket, kind)
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        aad = ticket.store_key(kind).encode()
+        return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+    def unseal(self, ticket: Ticket, kind: str, sealed: bytes) -> bytes | None:
+        """The plaintext, or None when no configured secret opens it (tampered, foreign
+        secret, or a secret rotated out)."""
+        nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+        aad = ticket.store_key(kind).encode()
+        for secret in self._secrets:
+            try:
+                return AESGCM(_derive(secret, ticket, kind)).decrypt(nonce, ciphertext, aad)
+            except InvalidTag:
+                continue
+        return None
+
+
+def _derive(secret: bytes, ticket: Ticket, kind: str) -> bytes:
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=ticket.value,
+        info=b"auth-sidecar seal v1\x00" + kind.encode(),
+    )
+    return hkdf.derive(secret)
