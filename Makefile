@@ -23,7 +23,7 @@ apt-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml requirements.lock $(PROVIDER_DIR)/package.json
+$(STAMP): pyproject.toml requirements.lock $(PROVIDER_DIR)/package.json $(PROVIDER_DIR)/package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev,fast]'
@@ -44,7 +44,7 @@ test-fast: deps
 	$(BIN)/pytest -x -q -m "not slow and not browser"
 
 test-faults: deps
-	SIDECAR_FAULTS_PROFILE=full $(BIN)/pytest -q tests/faults
+	FAULTS_PROFILE=full $(BIN)/pytest -q tests/faults
 
 bench: deps
 	$(BIN)/python -m bench
@@ -54,3 +54,5 @@ demo: deps
 
 clean:
 	rm -rf $(VENV) $(PROVIDER_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
+
+include mk/deploy.mk

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import aiohttp
 import structlog
@@ -123,10 +124,14 @@ class UpstreamProxy:
             sock_read=response_timeout_s,
         )
 
-    def upstream_url(self, request: web.BaseRequest) -> URL:
-        """The base URL's origin and path prefix, then the request target exactly as received."""
+    def upstream_url(self, request: web.BaseRequest, path: str | None = None) -> URL:
+        """The base URL's origin and path prefix, then the request target: as received, or
+        `path` (the normalized path the policy judged, re-encoded) with the raw query."""
         target = request.raw_path
-        if not target.startswith("/"):  # absolute-form (RFC 9112 section 3.2.2)
+        if path is not None:
+            query = request.rel_url.raw_query_string
+            target = quote(path, safe="/;") + (f"?{query}" if query else "")
+        elif not target.startswith("/"):  # absolute-form (RFC 9112 section 3.2.2)
             target = URL(target, encoded=True).raw_path_qs
         prefix = self._base.raw_path.rstrip("/")
         return URL(f"{self._base.origin()}{prefix}{target}", encoded=True)
@@ -139,8 +144,10 @@ class UpstreamProxy:
             out.popall(hdrs.HOST, None)  # aiohttp sets it from the upstream URL
         return out
 
-    async def forward(self, request: web.Request, headers: CIMultiDict[str]) -> web.StreamResponse:
-        url = self.upstream_url(request)
+    async def forward(
+        self, request: web.Request, headers: CIMultiDict[str], path: str | None = None
+    ) -> web.StreamResponse:
+        url = self.upstream_url(request, path)
         out_headers = self.upstream_headers(headers)
         if proxy_ws.is_websocket_upgrade(request):
             return await self._forward_websocket(request, url, out_headers)

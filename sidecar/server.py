@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 
 import structlog
 from aiohttp import web
@@ -24,10 +23,7 @@ log = structlog.get_logger(__name__)
 
 def serve(settings: Settings) -> int:
     configure_logging(settings.log_level, settings.log_format)
-    if settings.workers > 1:
-        if not settings.session.redis_url:
-            print("workers (SIDECAR_WORKERS): more than 1 needs session.redis_url", file=sys.stderr)
-            return 2
+    if settings.workers > 1:  # the loader has checked that sessions are in Redis
         return _run_workers(settings)
     return _run_one(settings, reuse_port=False)
 
@@ -41,6 +37,7 @@ def _run_one(settings: Settings, *, reuse_port: bool) -> int:
 
 
 async def _serve(settings: Settings, *, reuse_port: bool) -> int:
+    stop = _stop_on_signals()  # installed first: a signal during start-up is a clean stop
     app = create_app(settings)
     admin_app = admin_app_for(app)
     runner = web.AppRunner(
@@ -57,7 +54,7 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
             site = web.TCPSite(site_runner, address.host, address.port, reuse_port=reuse_port)
             await site.start()
         log.info("serving", listen=str(settings.listen), admin_listen=str(settings.admin_listen))
-        await _wait_for_stop_signal()
+        await stop.wait()
         log.info("shutting_down", grace_s=settings.shutdown_grace_s)
         admin_app_draining(admin_app)
     finally:
@@ -73,12 +70,12 @@ def admin_app_draining(admin_app: web.Application) -> None:
     admin_app[ADMIN_PROBES].draining = True
 
 
-async def _wait_for_stop_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
 def _run_workers(settings: Settings) -> int:

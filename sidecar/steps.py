@@ -166,11 +166,17 @@ class InjectIdentity:
 
 
 class ProxyToUpstream:
+    """Stream to the upstream. The upstream gets the normalized path the policy judged, so
+    that an upstream decoding `%2F` or resolving `..` differently cannot serve something
+    other than what was authorized (path-confusion bypasses, e.g. CVE-2021-41773's class)."""
+
     def __init__(self, proxy: UpstreamProxy) -> None:
         self._proxy = proxy
 
     async def __call__(self, exchange: Exchange) -> None:
-        exchange.response = await self._proxy.forward(exchange.request, exchange.upstream_headers)
+        exchange.response = await self._proxy.forward(
+            exchange.request, exchange.upstream_headers, exchange.path
+        )
 
 
 class AnswerVerify:
