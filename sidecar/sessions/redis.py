@@ -53,6 +53,7 @@ class RedisStore:
     def __init__(self, connection: RedisConnection, timeout_s: float, max_in_flight: int) -> None:
         self._connection = connection
         self._client = connection.client
+        self._prepare = connection.prepare
         self._timeout_s = timeout_s
         # The Sentinel and Cluster pools refuse a connection beyond their size instead of
         # waiting for one; so callers wait here (within the timeout), for every topology.
@@ -101,6 +102,8 @@ class RedisStore:
         outage becomes `StoreUnavailable`."""
         try:
             async with asyncio.timeout(self._timeout_s), self._in_flight:
+                if self._prepare is not None:
+                    await self._prepare()
                 return await command()
         except OUTAGES as exc:
             raise StoreUnavailable("session store unavailable") from exc

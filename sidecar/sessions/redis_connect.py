@@ -48,10 +48,12 @@ class SentinelTarget:
 
 @dataclass(slots=True)
 class RedisConnection:
-    """A client plus whatever else must be closed with it (the Sentinel manager's clients)."""
+    """A client, what must run before each command (`prepare`), and whatever else must be
+    closed with it (the Sentinel manager's clients)."""
 
     client: RedisClient
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+    prepare: Callable[[], Awaitable[object]] | None = None
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -103,14 +105,25 @@ def connect(url: str, *, cluster: bool, timeout_s: float, max_connections: int) 
     if scheme not in PLAIN_SCHEMES:
         raise ValueError("the Redis URL scheme must be redis, rediss or redis+sentinel")
     if cluster:
-        # max_connections is per node for the Cluster client.
-        return RedisConnection(
-            RedisCluster.from_url(url, max_connections=max_connections, **options)
-        )
+        return _connect_cluster(url, options, max_connections)
     pool = BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=timeout_s, **options
     )
     return RedisConnection(Redis.from_pool(pool))
+
+
+def _connect_cluster(url: str, options: dict[str, Any], max_connections: int) -> RedisConnection:
+    """Works around two redis-py 8.1 asyncio Cluster races, seen here with 16 concurrent
+    commands on a fresh client: a command issued before the slot map is loaded is routed to
+    a random node (MOVED); and after `reinitialize_steps` MOVED replies the client closes every
+    connection, in-flight ones included (AttributeError in other commands). So the slot map is
+    loaded before each command (`initialize()` returns at once once loaded), and a MOVED reply
+    patches that slot instead of closing everything (connection errors still reload the map).
+    """
+    client = RedisCluster.from_url(
+        url, max_connections=max_connections, reinitialize_steps=0, **options
+    )  # max_connections is per node here
+    return RedisConnection(client, prepare=client.initialize)
 
 
 def _connect_sentinel(
