@@ -121,7 +121,8 @@ async def _http_clients(app: web.Application) -> AsyncIterator[None]:
 
 def _session_store(given: SessionStore | None):  # type: ignore[no-untyped-def]
     async def session_store(app: web.Application) -> AsyncIterator[None]:
-        store = given or build_store(app[SETTINGS].session)
+        # `is None`, not `or`: an empty MemoryStore has len() 0 and so is falsy.
+        store = given if given is not None else build_store(app[SETTINGS].session)
         app[STORE] = store
         try:
             yield
