@@ -13,8 +13,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# README.m[d]: the glob lets the build work whether or not the readme exists yet.
-COPY pyproject.toml requirements.lock README.m[d] ./
+# README.md is the package's long description (pyproject `readme`): the build needs it.
+COPY pyproject.toml requirements.lock README.md ./
 COPY sidecar ./sidecar
 # requirements.lock is the full freeze (dev tools too): used as constraints, it pins exactly the
 # runtime set that the wheel's metadata asks for, and nothing else gets installed.
