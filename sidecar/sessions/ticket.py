@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 TICKET_BYTES = 32
 _COOKIE_PREFIX = "v1."
 _NONCE_BYTES = 12
+_TAG_BYTES = 16  # AES-GCM tag
 _KEY_PREFIX = "sidecar"
 
 
@@ -84,6 +85,8 @@ class Sealer:
     def unseal(self, ticket: Ticket, kind: str, sealed: bytes) -> bytes | None:
         """The plaintext, or None when no configured secret opens it (tampered, foreign
         secret, or a secret rotated out)."""
+        if len(sealed) < _NONCE_BYTES + _TAG_BYTES:
+            return None  # truncated or foreign: AESGCM would raise ValueError (a 500), not fail
         nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
         aad = ticket.store_key(kind).encode()
         for secret in self._secrets:
