@@ -3,13 +3,13 @@ package.path = "./kong/spec/?.lua;./?.lua;" .. package.path
 local pdk = require "helpers.pdk"
 
 local CONF = { verify_url = "http://sidecar:8080/.auth/verify", timeout_ms = 1500,
-               keepalive_ms = 60000, ssl_verify = true }
+               keepalive_ms = 60000, ssl_verify = true, login_path = "/.auth/login" }
 
-local function run(request, sidecar)
+local function run(request, sidecar, conf)
   local rec = pdk.install(request, sidecar)
   local handler = require "kong.plugins.auth-sidecar.handler"
-  rec.result = handler:access(CONF)
-  handler:header_filter(CONF)
+  rec.result = handler:access(conf or CONF)
+  handler:header_filter(conf or CONF)
   return rec, handler
 end
 
@@ -125,6 +125,30 @@ describe("auth-sidecar plugin", function()
     })
     assert.equal(302, rec.exited.status)
     assert.equal("/.auth/login?rd=%2Fadmin", rec.exited.headers.Location)
+  end)
+
+  it("sends a browser's 401 to the login page with the original path", function()
+    local browser = { method = "GET", uri = "/reports/q?a=1&b=2",
+                      headers = { accept = "text/html,application/xhtml+xml" } }
+    local rec = run(browser, { status = 401, headers = { ["WWW-Authenticate"] = "Bearer" } })
+    assert.equal(302, rec.exited.status)
+    assert.same({ Location = "/.auth/login?rd=%2Freports%2Fq%3Fa%3D1%26b%3D2" },
+                rec.exited.headers)
+  end)
+
+  it("answers 401 to API callers, to non-GET browsers, and when login_path is empty", function()
+    local cases = {
+      { { method = "GET", headers = { accept = "application/json" } }, CONF },
+      { { method = "POST", headers = { accept = "text/html" } }, CONF },
+      { { method = "GET", headers = { accept = "text/html" } },
+        { verify_url = CONF.verify_url, timeout_ms = 1, login_path = "" } },
+    }
+    for _, case in ipairs(cases) do
+      local rec = run(case[1], { status = 401, headers = { ["WWW-Authenticate"] = "Bearer" } },
+                      case[2])
+      assert.equal(401, rec.exited.status)
+      assert.equal("Bearer", rec.exited.headers["WWW-Authenticate"])
+    end
   end)
 
   it("passes 403", function()

@@ -234,6 +234,8 @@ def test_forward_auth_has_no_upstream_and_a_kong_plugin() -> None:
     assert forward["apiVersion"] == "configuration.konghq.com/v1"
     assert forward["plugin"] == "auth-sidecar"
     assert forward["config"]["verify_url"] == "http://demo-auth-sidecar.apps.svc:80/.auth/verify"
+    assert forward["config"]["login_path"] == "/.auth/login"
+    assert forward["config"]["timeout_ms"] == 2000
     assert plugins["demo-auth-sidecar-rate-limiting"]["config"]["limit_by"] == "credential"
     ingress = rendered.one("Ingress")
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/.auth"

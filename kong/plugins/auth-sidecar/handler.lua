@@ -1,6 +1,7 @@
 -- auth-sidecar forward-auth plugin for Kong (OSS has none): asks the sidecar's
 -- GET /.auth/verify about every request and either lets it through with the identity headers
--- or answers with the sidecar's 401 / 403 / 302. Fails closed: no answer means 503.
+-- or answers with the sidecar's 401 / 403 / 302 (a browser's 401 becomes a 302 to the login
+-- page). Fails closed: no answer means 503.
 --
 -- Priority 1010: after cors (2000) so preflights are answered, before rate-limiting (910)
 -- so `limit_by: credential` sees the user set by kong.client.authenticate.
@@ -13,6 +14,7 @@ local type = type
 local lower = string.lower
 local gsub = string.gsub
 local sub = string.sub
+local find = string.find
 local concat = table.concat
 
 local AuthSidecar = {
@@ -94,6 +96,24 @@ local function verify_headers(headers)
   }
 end
 
+--- Where a browser without a session goes: /.auth/verify answers 401 to everyone (it cannot
+--- know the public URL of the gateway's route), so the plugin sends GET/HEAD requests that
+--- accept text/html to the login page, as the sidecar does in proxy mode. Nil: answer 401.
+local function browser_login(conf, headers)
+  if not conf.login_path or conf.login_path == "" then
+    return nil
+  end
+  local method = kong.request.get_method()
+  if method ~= "GET" and method ~= "HEAD" then
+    return nil
+  end
+  local accept = lower(joined(headers["accept"], ",") or "")
+  if not find(accept, "text/html", 1, true) then
+    return nil
+  end
+  return conf.login_path .. "?rd=" .. ngx.escape_uri(kong.request.get_path_with_query())
+end
+
 local function call_sidecar(conf, headers)
   local client = http.new()
   client:set_timeout(conf.timeout_ms)
@@ -145,6 +165,12 @@ function AuthSidecar:access(conf)
 
   if res.status == 200 then
     return allow(res)
+  end
+  if res.status == 401 then
+    local login = browser_login(conf, headers)
+    if login then
+      return kong.response.exit(302, nil, { Location = login })
+    end
   end
   if PASSED_STATUSES[res.status] then
     return kong.response.exit(res.status, res.body, pick(res.headers, PASSED_HEADERS))

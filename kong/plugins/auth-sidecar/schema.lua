@@ -15,6 +15,9 @@ return {
           { timeout_ms = { type = "integer", default = 2000, between = { 1, 60000 } } },
           { keepalive_ms = { type = "integer", default = 60000, between = { 0, 3600000 } } },
           { ssl_verify = { type = "boolean", default = true } },
+          -- Browsers (GET/HEAD accepting text/html) without a session are sent here, with
+          -- ?rd=<original path>; "" answers them 401 like API callers.
+          { login_path = { type = "string", default = "/.auth/login" } },
         },
     } },
   },

@@ -55,6 +55,13 @@ function M.install(request, sidecar)
     },
     ctx = { plugin = {} },
   }
+  _G.ngx = {
+    escape_uri = function(s)
+      return (string.gsub(s, "[^%w%-%._~]", function(c)
+        return string.format("%%%02X", string.byte(c))
+      end))
+    end,
+  }
   package.loaded["resty.http"] = {
     new = function()
       return {
