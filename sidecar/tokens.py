@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ MAX_TOKEN_BYTES = 8192
 
 KeyLookup = Callable[[str], Awaitable[SigningKey | None]]
 _FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 class TokenValidator:
@@ -131,6 +133,10 @@ def check_token_size(token: str) -> None:
 def _compact_jws_header(token: str) -> dict[str, Any]:
     if token.count(".") != 2:
         raise InvalidToken("not a compact JWS")  # JWE has five segments
+    if not _COMPACT_JWS.fullmatch(token):
+        # RFC 7515 section 2: BASE64URL without '=' padding. A lenient decoder would accept
+        # padded or otherwise re-encoded variants of one token (malleability).
+        raise InvalidToken("not canonical base64url")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
