@@ -113,6 +113,9 @@ class TokenValidator:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from exc
+        except OverflowError as exc:  # pyjwt's int() of an `exp` of JSON `Infinity` / 1e400
+            raise InvalidToken("time claim out of range") from exc
+        _check_numeric_dates(claims)
         self._check_azp(claims)
         if not isinstance(claims["sub"], str) or not claims["sub"]:
             raise InvalidToken("bad sub")
@@ -121,8 +124,19 @@ class TokenValidator:
     def _check_azp(self, claims: dict[str, Any]) -> None:
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         azp = claims.get("azp")
+        if azp is not None and not isinstance(azp, str):
+            raise InvalidToken("azp not a string")  # a list would not even be hashable
         if (len(audiences) > 1 or azp is not None) and azp not in self._audiences:
             raise InvalidToken("azp not accepted")
+
+
+def _check_numeric_dates(claims: dict[str, Any]) -> None:
+    """RFC 7519 section 2: `exp`, `iat`, `nbf` are JSON numbers. pyjwt accepts anything
+    `int()` takes (the string "9999999999"), which later arithmetic on `exp` cannot."""
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise InvalidToken(f"{name} is not a NumericDate")
 
 
 def check_token_size(token: str) -> None:
