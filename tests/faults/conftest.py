@@ -1,0 +1,141 @@
+"""Fixtures of the fault suite: the profile, fresh Redis servers, spawned sidecars, the table.
+
+`FAULTS_PROFILE=full` (make test-faults) runs longer loads and the full soak; the default
+(short) profile keeps the whole suite to a few minutes on two cores. Every test records one row
+per fault class in `fault_table`; the rows are printed at the end of the run, and written as
+JSON lines to the file named by `FAULTS_REPORT` when it is set (docs/reliability.md is made
+from them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults.procstats import ProcessStats
+from tests.fixtures.ports import free_port
+from tests.fixtures.redis_process import RedisProcesses, RedisServer
+from tests.fixtures.sidecar import base_config, merge
+
+PROFILE_ENV = "FAULTS_PROFILE"
+REPORT_ENV = "FAULTS_REPORT"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    rate_per_s: float  # steady load during fault tests
+    fault_hold_s: float  # how long a fault lasts under load
+    upstream_failures: int  # 502s and 504s provoked per kind in the leak test
+    soak_s: float
+    soak_sessions: int
+    soak_rate_per_s: float
+
+
+PROFILES = {
+    "short": Profile("short", 60.0, 2.0, 300, 20.0, 100, 120.0),
+    "full": Profile("full", 120.0, 5.0, 2000, 180.0, 1000, 200.0),
+}
+
+
+@pytest.fixture(scope="session")
+def profile() -> Profile:
+    name = os.environ.get(PROFILE_ENV, "short")
+    if name not in PROFILES:
+        pytest.fail(f"{PROFILE_ENV} must be one of {', '.join(PROFILES)}, not {name!r}")
+    return PROFILES[name]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.slow)
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+_ROWS = pytest.StashKey[list[dict[str, Any]]]()
+
+
+@pytest.fixture
+def fault_table(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """`fault_table(fault=..., **figures)`: record and print one row of figures."""
+    rows = request.config.stash.setdefault(_ROWS, [])
+
+    def record(**row: Any) -> None:
+        row = {"test": request.node.name, **row}
+        rows.append(row)
+        print("FAULT-ROW " + json.dumps(row, default=str))
+        path = os.environ.get(REPORT_ENV)
+        if path:
+            with open(path, "a", encoding="utf-8") as report:
+                report.write(json.dumps(row, default=str) + "\n")
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    rows = config.stash.get(_ROWS, [])
+    if not rows:
+        return
+    terminalreporter.section("fault suite figures")
+    for row in rows:
+        terminalreporter.write_line(json.dumps(row, default=str))
+
+
+# --- components ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fault_redis(redis_processes: RedisProcesses, tmp_path: Path) -> Iterator[RedisServer]:
+    """A standalone Redis of this test's own (nothing on disk), killed at the end."""
+    server = redis_processes.spawn_data_node("faults", tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@dataclass
+class SidecarProcess:
+    url: str
+    admin_url: str
+    config: dict[str, Any]
+    handle: Any  # tests.fixtures.sidecar.SpawnedSidecar
+
+    @property
+    def pid(self) -> int:
+        return int(self.handle.process.pid)
+
+    @property
+    def cookie_name(self) -> str:
+        return str(self.config.get("session", {}).get("cookie_name", "sidecar_session"))
+
+    def stats(self) -> ProcessStats:
+        return ProcessStats.of(self.pid)
+
+
+@pytest.fixture
+def start_sidecar(
+    spawn_sidecar: Callable[..., Any], fresh_provider: Any, echo_upstream: Any
+) -> Callable[..., SidecarProcess]:
+    """`start_sidecar(overrides, upstream=URL)`: a real sidecar process on free ports."""
+    count = 0
+
+    def start(overrides: dict[str, Any] | None = None, **kw: Any) -> SidecarProcess:
+        nonlocal count
+        count += 1
+        upstream = kw.get("upstream", echo_upstream.url)
+        config = base_config(fresh_provider, free_port(), free_port(), upstream)
+        config = merge(config, overrides or {})
+        handle = spawn_sidecar(config, name=f"sidecar{count}")
+        return SidecarProcess(handle.url, handle.admin_url, config, handle)
+
+    return start
