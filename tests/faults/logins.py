@@ -47,6 +47,18 @@ async def login_session(
         return await finish_login(http, callback, cookie_name)
 
 
+async def try_login(
+    sidecar_url: str, provider: Any, email: str, cookie_name: str = "sidecar_session"
+) -> tuple[int, str | None]:
+    """A whole login; the callback's status and the ticket it set (None when refused)."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=TIMEOUT) as http:
+        callback = await start_login(sidecar_url, provider, email, http)
+        async with http.get(callback, allow_redirects=False) as response:
+            morsel = response.cookies.get(cookie_name)
+            return response.status, morsel.value if morsel is not None else None
+
+
 async def login_sessions(
     sidecar_url: str,
     provider: Any,

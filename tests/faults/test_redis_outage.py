@@ -94,7 +94,8 @@ async def test_redis_frozen_then_thawed(
     assert load.by_status("session", paused_at + STORE_TIMEOUT_S, resumed_at).get(503, 0) > 0
     assert_retry_after_on_503(load.outcomes)
     assert all(o.latency < OUTAGE_ANSWER_BOUND_S for o in outage), "a request hung on Redis"
-    assert login_during == (503, "5"), login_during
+    assert login_during[0] == 503, login_during
+    assert login_during[1], "503 without Retry-After"
     assert after == {200: len(tickets)}, f"sessions lost over a SIGSTOP: {after}"
 
 
@@ -149,7 +150,8 @@ async def test_redis_killed_then_restarted(
         count(load.within(killed_at + STORE_TIMEOUT_S, restarting_at), "session").get(200, 0) == 0
     )
     assert_retry_after_on_503(load.outcomes)
-    assert login_during == (503, "5"), login_during
+    assert login_during[0] == 503, login_during
+    assert login_during[1], "503 without Retry-After"
     # Nothing was on disk: every old session is gone (401, not 503: the store answers again).
     assert after == {401: len(tickets)}, after
     assert set(old_after_restart) <= {401}, old_after_restart
