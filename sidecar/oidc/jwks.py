@@ -33,6 +33,7 @@ RETRY_AFTER_FAILURE_S = 10.0
 # Which JWS algorithms a JWK can verify, by key type and curve (RFC 7518 sections 3.1 and 6).
 _RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 _EC_ALG_BY_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+_SIGNING_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
@@ -55,9 +56,10 @@ class SigningKey:
     alg: str | None  # the JWK's own `alg`, when it declares one
 
     def fits(self, algorithm: str) -> bool:
-        """RFC 8725 section 3.1: a key is used only with the algorithms it was made for."""
-        if self.alg is not None:
-            return self.alg == algorithm
+        """RFC 8725 section 3.1: a key is used only with the algorithms it was made for: its
+        key type (and curve) must fit, and so must the JWK's own `alg` when it declares one."""
+        if self.alg is not None and self.alg != algorithm:
+            return False
         if self.kty == "RSA":
             return algorithm in _RSA_ALGS
         if self.kty == "EC":
@@ -75,6 +77,8 @@ def parse_jwks(document: Any) -> dict[str, SigningKey]:
             continue
         if entry.get("use", "sig") != "sig":
             continue
+        if entry.get("kty") not in _SIGNING_KEY_TYPES:
+            continue  # a symmetric (`oct`) key published in a JWKS is everyone's: never trusted
         try:
             public_key = jwt.PyJWK(entry).key
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
