@@ -1,0 +1,202 @@
+"""`make demo`: the whole login on this machine, no cluster.
+
+Starts the test OpenID provider (`tests/provider`, Dex-like, with `admin-dex@example.com` /
+`password`), a Redis of its own when `redis-server` exists (else the in-memory store), a page
+that shows who you are (`scripts/demo_upstream.py`), and the sidecar itself as
+`python -m sidecar --config FILE`; prints the URL to open; stops everything on Ctrl-C
+(SIGINT) or SIGTERM. Run as `.venv/bin/python -m scripts.demo [--sidecar-port N ...]`; a port
+of 0, or a default that is taken, means any free port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from scripts.demo_upstream import AssertionCheck, start_upstream
+from tests.fixtures.procs import ProcessStartError, start_process, stop_process
+from tests.fixtures.provider import PROVIDER_DIR, USERS, OidcProvider
+
+DEFAULT_PORTS = {"sidecar": 4180, "admin": 4181, "upstream": 4182, "provider": 5556}
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class Stack:
+    url: str
+    upstream_port: int
+    provider: OidcProvider
+    redis_url: str | None
+    workdir: Path
+
+
+def pick_port(preferred: int) -> int:
+    """`preferred` when it can be bound on loopback right now, else any free port."""
+    for port in ((preferred,) if preferred else ()) + (0,):
+        with socket.socket() as probe:
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            chosen: int = probe.getsockname()[1]
+            return chosen
+    raise OSError("no free loopback port")
+
+
+def missing_prerequisites() -> list[str]:
+    problems = []
+    if shutil.which("node") is None:
+        problems.append("node is not installed (Node 20 runs the test OpenID provider)")
+    if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
+        problems.append("tests/provider/node_modules is missing: run `make deps`")
+    return problems
+
+
+def start_redis(workdir: Path, cleanup: contextlib.ExitStack) -> str | None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    port = pick_port(0)
+    argv = [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no"]
+    argv += ["--dir", str(workdir)]
+    process, _ = start_process(
+        argv, log_path=workdir / "redis.log", ready=lambda line: "Ready to accept" in line
+    )
+    cleanup.callback(stop_process, process)
+    return f"redis://{LOOPBACK}:{port}/0"
+
+
+def sidecar_config(stack: Stack, provider: OidcProvider, ports: dict[str, int]) -> dict[str, Any]:
+    upstream = f"http://{LOOPBACK}:{stack.upstream_port}"
+    session: dict[str, Any] = {"redis_url": stack.redis_url} if stack.redis_url else {}
+    return {
+        "oidc": {"issuer": provider.issuer, "client_id": provider.client_id},
+        "public_url": stack.url,
+        "listen": f"{LOOPBACK}:{ports['sidecar']}",
+        "admin_listen": f"{LOOPBACK}:{ports['admin']}",
+        "upstream": upstream,
+        "assertion": {"audience": upstream},
+        "session": session,
+        "log": {"level": "info", "format": "json"},
+        "policy": [
+            {"path": "/public", "allow": "public"},
+            {"path": "/admins", "groups": ["admins"]},
+            {"path": "/", "allow": "authenticated"},
+        ],
+    }
+
+
+def start_stack(workdir: Path, wanted: dict[str, int], cleanup: contextlib.ExitStack) -> Stack:
+    ports = {name: pick_port(port) for name, port in wanted.items()}
+    provider = OidcProvider(workdir)
+    provider.port = ports["provider"]
+    provider.start()
+    cleanup.callback(provider.stop)
+    stack = Stack(
+        url=f"http://{LOOPBACK}:{ports['sidecar']}",
+        upstream_port=ports["upstream"],
+        provider=provider,
+        redis_url=start_redis(workdir, cleanup),
+        workdir=workdir,
+    )
+    config = workdir / "sidecar.yaml"
+    config.write_text(yaml.safe_dump(sidecar_config(stack, provider, ports), sort_keys=False))
+    # The secrets go by environment (env wins over the file), never into a file on disk.
+    env = dict(os.environ)
+    env["SIDECAR_OIDC_CLIENT_SECRET"] = provider.client_secret
+    env["SIDECAR_SESSION_SECRET"] = secrets.token_urlsafe(32)  # as `auth-sidecar gen-secret`
+    process, _ = start_process(
+        [sys.executable, "-m", "sidecar", "--config", str(config)],
+        log_path=workdir / "sidecar.log",
+        ready=lambda line: '"serving"' in line,
+        timeout_s=30,
+        env=env,
+    )
+    cleanup.callback(stop_process, process)
+    return stack
+
+
+def banner(stack: Stack) -> str:
+    users = "\n".join(
+        f"               {user.email} / {user.password}  (groups: {', '.join(user.groups) or '-'})"
+        for user in USERS[1:]
+    )
+    store = stack.redis_url or "in-memory (no redis-server found)"
+    return f"""
+auth-sidecar demo is running.
+  Open:        {stack.url}/
+  Log in as:   {USERS[0].email} / {USERS[0].password}  (groups: {", ".join(USERS[0].groups)})
+  Others:
+{users}
+  Provider:    {stack.provider.issuer}
+  Sessions:    {store}
+  Logs:        {stack.workdir}
+Ctrl-C stops everything."""
+
+
+async def serve(stack: Stack) -> None:
+    """Run the upstream page until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    check = AssertionCheck(
+        jwks_url=stack.url + "/.auth/jwks",
+        issuer=stack.url,
+        audience=f"http://{LOOPBACK}:{stack.upstream_port}",
+    )
+    runner = await start_upstream(check, stack.upstream_port)
+    try:
+        print(banner(stack), flush=True)
+        await stop.wait()
+        print("stopping...", flush=True)
+    finally:
+        await runner.cleanup()
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt  # SIGTERM during start-up: unwind and stop what started, as Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description="Run the sidecar demo locally.")
+    for name, port in DEFAULT_PORTS.items():
+        parser.add_argument(f"--{name}-port", type=int, default=port, metavar="N")
+    args = parser.parse_args(argv)
+    problems = missing_prerequisites()
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    wanted = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
+    signal.signal(signal.SIGTERM, _interrupt)
+    with (
+        tempfile.TemporaryDirectory(prefix="auth-sidecar-demo-") as tmp,
+        contextlib.ExitStack() as cleanup,
+    ):
+        try:
+            stack = start_stack(Path(tmp), wanted, cleanup)
+            asyncio.run(serve(stack))
+        except KeyboardInterrupt:
+            print("stopping...", flush=True)
+        except (ProcessStartError, OSError) as exc:  # the error names the process and its log
+            print(f"could not start the demo: {exc}", file=sys.stderr)
+            return 1
+    print("stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

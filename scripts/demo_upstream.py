@@ -1,0 +1,115 @@
+"""The demo's upstream: a page that shows who the sidecar says you are.
+
+It reads what a real upstream behind the sidecar would read: the `X-Auth-*` headers, and the
+signed `X-Auth-Assertion`, which it verifies against the sidecar's `/.auth/jwks` (ES256, `iss`
+= the sidecar's public URL, `aud` = this upstream) exactly as the CONTRACT tells upstreams to.
+The headers alone prove nothing to an upstream that anyone else can reach; the assertion does.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import aiohttp
+import jwt
+from aiohttp import web
+
+SHOWN_HEADERS = (
+    "X-Auth-Subject",
+    "X-Auth-Email",
+    "X-Auth-Username",
+    "X-Auth-Name",
+    "X-Auth-Groups",
+    "X-Credential-Identifier",
+    "X-Request-ID",
+    "X-Forwarded-For",
+)
+
+
+@dataclass(frozen=True)
+class AssertionCheck:
+    jwks_url: str
+    issuer: str
+    audience: str
+
+
+CHECK = web.AppKey("check", AssertionCheck)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+
+
+async def verify_assertion(request: web.Request) -> tuple[dict[str, Any] | None, str]:
+    """The assertion's claims and "verified", or None and why not."""
+    token = request.headers.get("X-Auth-Assertion")
+    if not token:
+        return None, "no X-Auth-Assertion header"
+    check = request.app[CHECK]
+    try:
+        # Fetched each time: a demo favours showing the real round trip over caching it.
+        async with request.app[HTTP].get(check.jwks_url) as response:
+            keys = jwt.PyJWKSet.from_dict(await response.json())
+        kid = jwt.get_unverified_header(token).get("kid", "")
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            keys[kid].key,
+            algorithms=["ES256"],
+            audience=check.audience,
+            issuer=check.issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+    except (aiohttp.ClientError, KeyError, ValueError, jwt.PyJWTError) as exc:
+        return None, f"NOT verified ({type(exc).__name__})"
+    return claims, "verified"
+
+
+def _rows(pairs: list[tuple[str, str]]) -> str:
+    return "".join(
+        f"<tr><th>{html.escape(name)}</th><td><code>{html.escape(value)}</code></td></tr>"
+        for name, value in pairs
+    )
+
+
+async def whoami(request: web.Request) -> web.Response:
+    claims, verdict = await verify_assertion(request)
+    headers = [(name, unquote(request.headers.get(name, "-"))) for name in SHOWN_HEADERS]
+    name = unquote(request.headers.get("X-Auth-Name", "")) or "anonymous"
+    email = unquote(request.headers.get("X-Auth-Email", ""))
+    claim_rows = _rows([(k, str(v)) for k, v in (claims or {}).items()])
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Who am I</title>
+<style>body{{font-family:sans-serif;margin:2em}}th{{text-align:left;padding-right:1em}}</style>
+</head><body>
+<h1>Hello, {html.escape(name)}</h1><p>{html.escape(email)}</p>
+<p>You asked for <code>{html.escape(request.path_qs)}</code>.</p>
+<h2>Identity headers from the sidecar</h2><table>{_rows(headers)}</table>
+<h2>X-Auth-Assertion: <span id="assertion">{html.escape(verdict)}</span></h2>
+<table>{claim_rows}</table>
+<p><a href="/admins">/admins</a> (group admins only) &middot; <a href="/public">/public</a>
+&middot; <a href="/.auth/me">/.auth/me</a> &middot;
+<a href="/.auth/logout?rd=/public">log out</a></p>
+</body></html>"""
+    return web.Response(text=page, content_type="text/html")
+
+
+def create_upstream_app(check: AssertionCheck) -> web.Application:
+    app = web.Application()
+    app[CHECK] = check
+
+    async def http_client(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            app[HTTP] = session
+            yield
+
+    app.cleanup_ctx.append(http_client)
+    app.router.add_get("/{tail:.*}", whoami)
+    return app
+
+
+async def start_upstream(check: AssertionCheck, port: int) -> web.AppRunner:
+    """Serve the page on 127.0.0.1:`port`; the caller cleans the runner up."""
+    runner = web.AppRunner(create_upstream_app(check), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
