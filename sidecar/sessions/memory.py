@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 Clock = Callable[[], float]
@@ -52,6 +52,10 @@ class MemoryStore:
     async def load(self, key: str) -> bytes | None:
         entry = self._live(key)
         return entry.value if entry else None
+
+    async def load_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        entries = [self._live(key) for key in keys]
+        return [entry.value if entry else None for entry in entries]
 
     async def take(self, key: str) -> bytes | None:
         entry = self._live(key)
@@ -104,7 +108,7 @@ class MemoryStore:
         now = self._clock()
         self._prune(now, PRUNE_PER_WRITE)
         if key not in self._entries:
-            self._make_room(now)
+            self._make_room()
         seq = next(self._seq)
         expires_at = now + max(ttl_s, 0.0)
         self._entries[key] = _Entry(value, expires_at, seq)
@@ -121,7 +125,7 @@ class MemoryStore:
                 del self._entries[key]
             budget -= 1
 
-    def _make_room(self, now: float) -> None:
+    def _make_room(self) -> None:
         """Full: evict the entry that expires soonest (expired ones first, by construction)."""
         heap = self._expiry_heap
         while len(self._entries) >= self._max_entries and heap:

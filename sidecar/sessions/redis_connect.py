@@ -9,16 +9,19 @@ each command as a whole; these settings only make the retries fit inside that bo
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import RedisError
 
 RedisClient = Redis | RedisCluster
 
@@ -32,6 +35,11 @@ DEFAULT_SENTINEL_PORT = 26379
 RETRIES = 3
 BACKOFF_BASE_S = 0.05
 BACKOFF_CAP_S = 0.4
+
+# How often the Sentinel client re-asks which node is the master (see `SentinelMasterCheck`),
+# and how long that question may take before the command goes on with the connections it has.
+MASTER_CHECK_INTERVAL_S = 1.0
+MASTER_CHECK_BUDGET_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +150,38 @@ def _connect_sentinel(
         max_connections=max_connections,
         **options,
     )
-    return RedisConnection(client, closers=(manager.aclose,))
+    pool = cast(SentinelConnectionPool, client.connection_pool)
+    return RedisConnection(client, closers=(manager.aclose,), prepare=SentinelMasterCheck(pool))
+
+
+class SentinelMasterCheck:
+    """Re-ask Sentinel for the master at most once per `MASTER_CHECK_INTERVAL_S`.
+
+    redis-py asks Sentinel only when it opens a connection. After a planned failover
+    (`SENTINEL FAILOVER`) the old master goes on accepting writes until Sentinel reconfigures it
+    on its next poll, up to ~10 s later, and then discards them as it resyncs from the new
+    master: sessions saved meanwhile would silently vanish. When the answer changes, redis-py
+    closes the idle connections and the busy ones are reconnected after their command, so at
+    most about one interval of writes can still reach the old master.
+    """
+
+    def __init__(self, pool: SentinelConnectionPool) -> None:
+        self._pool = pool
+        self._next_check = 0.0
+
+    async def __call__(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + MASTER_CHECK_INTERVAL_S
+        known = self._pool.master_address
+        try:
+            async with asyncio.timeout(MASTER_CHECK_BUDGET_S):
+                current = await self._pool.get_master_address()  # type: ignore[no-untyped-call]
+        except (RedisError, OSError):
+            return  # Sentinel slow or away: the command goes on with the connections it has
+        if known is not None and current != known:
+            await self._pool.update_active_connections_for_reconnect()  # type: ignore[no-untyped-call]
 
 
 def _connection_options(timeout_s: float) -> dict[str, Any]:
