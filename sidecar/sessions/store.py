@@ -8,6 +8,7 @@ backend cannot be reached within its timeout; never anything else for an outage.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 
@@ -18,6 +19,10 @@ class SessionStore(Protocol):
 
     async def load(self, key: str) -> bytes | None:
         """The value under `key`, or None when absent or expired."""
+
+    async def load_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values under `keys`, in order (None where absent or expired), in one round
+        trip. The keys must share one `{hash tag}` (one Redis Cluster slot)."""
 
     async def take(self, key: str) -> bytes | None:
         """Atomically read and delete: a second `take` of the same key returns None.

@@ -9,7 +9,6 @@ has just rotated.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -56,9 +55,7 @@ class SessionVault:
 
     async def load(self, ticket: Ticket) -> SessionRecord | None:
         sealed, seen = await self._counted(
-            asyncio.gather(
-                self.store.load(ticket.store_key(SESSION)), self.store.load(ticket.store_key(SEEN))
-            )
+            self.store.load_many([ticket.store_key(SESSION), ticket.store_key(SEEN)])
         )
         if sealed is None or seen is None:
             return None
