@@ -1,10 +1,11 @@
-"""The results table: req/s, p50, p99 and the ratios that mean something on a shared box."""
+"""The results table: req/s, p50, p99, CPU per request, and the ratios that mean something on
+a shared box (each the median of the per-round ratios)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
 
-from bench.wrk import Result
+from bench.measure import Measurement
 
 SCENARIOS = {
     "a": "upstream directly",
@@ -15,37 +16,32 @@ SCENARIOS = {
 _BASE = {"b": "a", "c": "b", "d": "b"}  # b/a, c/b, d/b
 
 
-@dataclass(frozen=True)
-class Measurement:
-    variant: str  # "" for the upstream itself
-    scenario: str  # a, b, c, d
-    result: Result
-
-    @property
-    def label(self) -> str:
-        return f"({self.scenario}) {SCENARIOS[self.scenario]}"
+def round_ratio(measured: Measurement, base: Measurement) -> float:
+    """Median over rounds of measured/base req/s, each pair measured seconds apart."""
+    pairs = zip(measured.rounds, base.rounds, strict=True)
+    return statistics.median(m.rate / b.rate for m, b in pairs if b.rate)
 
 
 def table(measurements: list[Measurement], default_variant: str) -> str:
-    by_key = {(m.variant, m.scenario): m.result for m in measurements}
-    upstream = by_key.get(("", "a"))
+    by_key = {(m.target.variant, m.target.scenario): m for m in measurements}
     lines = [
-        f"{'variant':<10} {'target':<40} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'ratio':>12} {'vs ' + default_variant:>12} {'errors':>6}",
+        f"{'variant':<10} {'target':<40} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'CPU us/req':>10} {'ratio':>10} {'vs ' + default_variant:>10} {'errors':>6}",
     ]
     for m in measurements:
-        result = m.result
+        variant, scenario = m.target.variant, m.target.scenario
         ratio = ""
-        if m.scenario in _BASE:
-            base = upstream if _BASE[m.scenario] == "a" else by_key.get((m.variant, "b"))
-            if base is not None and base.rate:
-                ratio = f"{m.scenario}/{_BASE[m.scenario]} {result.rate / base.rate:.2f}"
+        if scenario in _BASE:
+            base = by_key.get(("" if _BASE[scenario] == "a" else variant, _BASE[scenario]))
+            if base is not None:
+                ratio = f"{scenario}/{_BASE[scenario]} {round_ratio(m, base):.2f}"
         versus = ""
-        reference = by_key.get((default_variant, m.scenario))
-        if m.variant not in ("", default_variant) and reference is not None and reference.rate:
-            versus = f"{result.rate / reference.rate:.2f}"
+        reference = by_key.get((default_variant, scenario))
+        if variant not in ("", default_variant) and reference is not None:
+            versus = f"{round_ratio(m, reference):.2f}"
+        label = f"({scenario}) {SCENARIOS[scenario]}"
         lines.append(
-            f"{m.variant or '-':<10} {m.label:<40} {result.rate:>8.0f} {result.p50_ms:>7.2f} "
-            f"{result.p99_ms:>7.2f} {ratio:>12} {versus:>12} {result.errors:>6}"
+            f"{variant or '-':<10} {label:<40} {m.rate:>7.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} "
+            f"{m.cpu_us_per_request:>10.0f} {ratio:>10} {versus:>10} {m.errors:>6}"
         )
     return "\n".join(lines)

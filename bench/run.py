@@ -1,11 +1,16 @@
 """The benchmark run: start the stack, log in for real, measure (a)-(d) per variant, report.
 
-Settings (environment, or `--variants a,b` on the command line):
-  BENCH_DURATION     seconds measured per target (default 10)
-  BENCH_WARMUP       seconds of unmeasured load before each target (default 2)
+Settings (environment; the variants also as `--variants a,b`):
+  BENCH_DURATION     seconds of load per target, split over the rounds (default 12)
+  BENCH_ROUNDS       interleaved rounds per target (default 3)
+  BENCH_WARMUP       seconds of unmeasured load per target before the first round (default 2)
   BENCH_CONNECTIONS  wrk connections (default 32); BENCH_THREADS wrk threads (default 1)
-  BENCH_VARIANTS     sidecar configurations, comma separated (default: default); one of
-                     default, no-uvloop, workers2, info-log
+  BENCH_VARIANTS     sidecar configurations, comma separated, the first the reference
+                     (default: default); of default, no-uvloop, workers2, info-log, and
+                     @REV: the default configuration running `sidecar/` as of git revision
+                     REV (before/after a change in one run: `--variants @HEAD~1,default`)
+  BENCH_PROFILE      a directory: record each sidecar round with py-spy (collapsed stacks,
+                     `<variant>-<scenario>-<round>.txt`); figures taken so are not comparable
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -22,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import credentials, stack
-from bench.report import Measurement, table
+from bench.measure import Measurement, Target, measure
+from bench.report import table
 from bench.stack import SidecarProcess, Variant
-from bench.wrk import Load, run_wrk, wrk_binary
+from bench.wrk import Load, wrk_binary
 from tests.fixtures.procs import stop_process
 from tests.fixtures.provider import OidcProvider
 
@@ -38,14 +45,22 @@ VARIANTS = {
     )
 }
 
-Target = tuple[str, str, str, dict[str, str], str | None]  # variant, scenario, url, headers, sub
-
 
 @dataclass(frozen=True)
 class Options:
-    load: Load
+    load: Load  # one round
+    rounds: int
     warmup_s: float
     variants: tuple[Variant, ...]
+    profile_dir: Path | None = None
+
+
+@dataclass
+class Running:
+    provider: OidcProvider
+    upstream_url: str
+    upstream_pid: int
+    sidecars: dict[str, SidecarProcess]
 
 
 def options(argv: list[str], environ: Mapping[str, str]) -> Options:
@@ -53,44 +68,52 @@ def options(argv: list[str], environ: Mapping[str, str]) -> Options:
     parser.add_argument("--variants", default=environ.get("BENCH_VARIANTS", "default"))
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.variants.split(",") if name.strip()]
-    unknown = [name for name in names if name not in VARIANTS]
+    unknown = [name for name in names if name not in VARIANTS and not name.startswith("@")]
     if unknown or not names:
         parser.error(f"variants: unknown {unknown}; choose from {', '.join(VARIANTS)}")
+    rounds = max(1, int(environ.get("BENCH_ROUNDS", "3")))
+    duration = float(environ.get("BENCH_DURATION", "12"))
     load = Load(
         threads=int(environ.get("BENCH_THREADS", "1")),
         connections=int(environ.get("BENCH_CONNECTIONS", "32")),
-        duration_s=float(environ.get("BENCH_DURATION", "10")),
+        duration_s=max(1, round(duration / rounds)),  # wrk takes whole seconds
     )
     warmup = float(environ.get("BENCH_WARMUP", "2"))
-    return Options(load, warmup, tuple(VARIANTS[name] for name in dict.fromkeys(names)))
+    variants = tuple(VARIANTS.get(name) or Variant(name) for name in dict.fromkeys(names))
+    profile = environ.get("BENCH_PROFILE")
+    return Options(load, rounds, warmup, variants, Path(profile) if profile else None)
 
 
 def main(argv: list[str] | None = None) -> int:
     opts = options(sys.argv[1:] if argv is None else argv, os.environ)
     wrk_binary()
-    per_target = opts.load.duration_s + (opts.warmup_s if opts.warmup_s >= 1 else 0)
-    expected = per_target * (1 + 3 * len(opts.variants))
+    targets_count = 1 + 3 * len(opts.variants)
+    expected = targets_count * (opts.load.duration_s * opts.rounds + opts.warmup_s)
     _say(
         f"{os.cpu_count()} cores shared by wrk, sidecar, upstream, Redis and provider; "
         f"load average {os.getloadavg()[0]:.2f}; about {expected:.0f} s of load"
     )
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, contextlib.ExitStack() as cleanup:
-        running = _start_stack(Path(tmp), opts.variants, cleanup)
+        variants = tuple(_with_source(variant, Path(tmp)) for variant in opts.variants)
+        running = _start_stack(Path(tmp), variants, cleanup)
         targets = asyncio.run(_targets(running))
-        measurements = [_measure(target, opts) for target in targets]
+        measurements = measure(targets, opts.load, opts.rounds, opts.warmup_s, opts.profile_dir)
         for sidecar in running.sidecars.values():
             stack.stop_sidecar(sidecar)
     _say(f"load average after: {os.getloadavg()[0]:.2f}")
     print(table(measurements, opts.variants[0].name))
-    print(f"wrk -t{opts.load.threads} -c{opts.load.connections} -d{opts.load.duration_s:.0f}s")
+    print(
+        f"wrk -t{opts.load.threads} -c{opts.load.connections} -d{opts.load.duration_s}s "
+        f"x {opts.rounds} interleaved rounds; req/s, p50, p99: medians of the rounds; "
+        "CPU: the measured server process (for (a) the upstream)"
+    )
     return _verdict(measurements, running.sidecars)
 
 
-@dataclass
-class Running:
-    provider: OidcProvider
-    upstream_url: str
-    sidecars: dict[str, SidecarProcess]
+def _with_source(variant: Variant, workdir: Path) -> Variant:
+    if not variant.name.startswith("@"):
+        return variant
+    return dataclasses.replace(variant, source=stack.extract_revision(variant.name[1:], workdir))
 
 
 def _start_stack(
@@ -109,32 +132,25 @@ def _start_stack(
         sidecar = stack.start_sidecar(workdir, config, variant)
         cleanup.callback(stack.stop_sidecar, sidecar)
         sidecars[variant.name] = sidecar
-    return Running(provider, upstream_url, sidecars)
+    return Running(provider, upstream_url, upstream.pid, sidecars)
 
 
 async def _targets(running: Running) -> list[Target]:
     """(a) once, then (b), (c), (d) per sidecar, each checked with one request."""
     token = await credentials.bearer(running.provider)
     bearer = {"Authorization": f"Bearer {token.token}"}
-    targets: list[Target] = [("", "a", f"{running.upstream_url}/api/x", {}, None)]
+    targets = [Target("", "a", f"{running.upstream_url}/api/x", {}, None, running.upstream_pid)]
     for name, sidecar in running.sidecars.items():
-        cookie = await credentials.session_cookie(running.provider, sidecar.url)
+        cookie = {"Cookie": await credentials.session_cookie(running.provider, sidecar.url)}
+        pid = sidecar.process.pid
         targets += [
-            (name, "b", f"{sidecar.url}/public/x", {}, None),
-            (name, "c", f"{sidecar.url}/api/x", bearer, token.sub),
-            (name, "d", f"{sidecar.url}/api/x", {"Cookie": cookie}, token.sub),
+            Target(name, "b", f"{sidecar.url}/public/x", {}, None, pid),
+            Target(name, "c", f"{sidecar.url}/api/x", bearer, token.sub, pid),
+            Target(name, "d", f"{sidecar.url}/api/x", cookie, token.sub, pid),
         ]
-    for _, _, url, headers, sub in targets:
-        await credentials.check_target(url, headers, sub)
+    for target in targets:
+        await credentials.check_target(target.url, target.headers, target.expected_sub)
     return targets
-
-
-def _measure(target: Target, opts: Options) -> Measurement:
-    variant, scenario, url, headers, _ = target
-    if opts.warmup_s >= 1:
-        run_wrk(url, headers, Load(opts.load.threads, opts.load.connections, opts.warmup_s))
-    _say(f"measuring ({scenario}) {variant or 'upstream'} for {opts.load.duration_s:.0f} s")
-    return Measurement(variant, scenario, run_wrk(url, headers, opts.load))
 
 
 def _verdict(measurements: list[Measurement], sidecars: dict[str, SidecarProcess]) -> int:
@@ -144,8 +160,8 @@ def _verdict(measurements: list[Measurement], sidecars: dict[str, SidecarProcess
         print(f"shutdown {name}: SIGTERM -> exit {sidecar.exit_code}, {state}")
         failed |= not sidecar.clean_stop
     for m in measurements:
-        if m.result.errors:
-            print(f"errors in ({m.scenario}) {m.variant or 'upstream'}: {m.result.errors}")
+        if m.errors:
+            print(f"errors in ({m.target.scenario}) {m.target.variant or 'upstream'}: {m.errors}")
             failed = True
     return 1 if failed else 0
 

@@ -1,21 +1,29 @@
-"""Run the sidecar exactly as `python -m sidecar --config FILE`, optionally without uvloop.
+"""Run the sidecar exactly as `python -m sidecar --config FILE`, with two benchmark switches.
 
-`sidecar.server` uses uvloop whenever it imports; `--no-uvloop` makes that import fail (a
-`None` entry in `sys.modules` raises ImportError), so the comparison needs no new setting.
+- `--no-uvloop`: `sidecar.server` uses uvloop whenever it imports; a `None` entry in
+  `sys.modules` makes that import fail, so the comparison needs no new setting.
+- `--source DIR`: import the `sidecar` package from DIR (an extracted older revision, for a
+  before/after comparison in one run) instead of this checkout.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
-
-from sidecar.cli import main
 
 
 def run(argv: list[str]) -> int:
-    if "--no-uvloop" in argv:
-        argv = [arg for arg in argv if arg != "--no-uvloop"]
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--source")
+    switches, rest = parser.parse_known_args(argv)
+    if switches.no_uvloop:
         sys.modules["uvloop"] = None  # type: ignore[assignment]
-    return main(argv)
+    if switches.source:
+        sys.path.insert(0, switches.source)
+    main = importlib.import_module("sidecar.cli").main
+    return int(main(rest))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class Variant:
     uvloop: bool = True
     workers: int = 1
     log_level: str = "warning"
+    source: Path | None = None  # import `sidecar` from here (an older revision)
 
 
 @dataclass
@@ -81,6 +82,20 @@ def start_upstream(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"http://127.0.0.1:{line.split()[1]}"
 
 
+def extract_revision(revision: str, workdir: Path) -> Path:
+    """`sidecar/` as of `revision`, extracted under `workdir` (no checkout, no worktree)."""
+    target = workdir / f"src-{revision.replace('/', '_')}"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "sidecar"],
+        capture_output=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
 def signing_key_pem() -> str:
     """A fresh EC P-256 key, so every worker signs with the same key (as in production)."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -113,6 +128,8 @@ def start_sidecar(workdir: Path, config: dict[str, Any], variant: Variant) -> Si
     argv = [sys.executable, "-m", "bench.sidecar_proc", "--config", str(path)]
     if not variant.uvloop:
         argv.append("--no-uvloop")
+    if variant.source is not None:
+        argv += ["--source", str(variant.source)]
     # At log level warning nothing is printed when ready: poll /readyz instead.
     proc = _spawn(argv, log_path)
     sidecar = SidecarProcess(
