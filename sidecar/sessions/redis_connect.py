@@ -138,6 +138,9 @@ def _connect_sentinel(
     target: SentinelTarget, options: dict[str, Any], max_connections: int
 ) -> RedisConnection:
     sentinel_options = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout")}
+    # One quick retry per sentinel: discovery already walks the whole list, and redis-py's
+    # default (3 retries, backing off up to 10 s) turned one refused sentinel into 17 s.
+    sentinel_options["retry"] = Retry(ExponentialWithJitterBackoff(cap=0.1, base=0.02), 1)
     # redis-py leaves Sentinel.__init__ unannotated.
     manager = Sentinel(  # type: ignore[no-untyped-call]
         list(target.sentinels), sentinel_kwargs=sentinel_options
