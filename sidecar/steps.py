@@ -133,9 +133,9 @@ class RewriteHeaders:
     async def __call__(self, exchange: Exchange) -> None:
         request = exchange.request
         headers = CIMultiDict(request.headers)
-        strip_untrusted(
-            headers, cookie_name=self._cookie_name, keep_authorization=self._forward_token
-        )
+        # The client's own Authorization never passes as is: with `forward_token` the upstream
+        # gets only a token the sidecar verified (on a public path the client's may be anything).
+        strip_untrusted(headers, cookie_name=self._cookie_name, keep_authorization=False)
         forwarded_headers(
             headers,
             peer=request.remote,
@@ -148,7 +148,7 @@ class RewriteHeaders:
         if identity is not None:
             exchange.identity_headers = identity_headers(identity, self._signer.sign(identity))
             headers.extend(exchange.identity_headers)
-            if self._forward_token and identity.source == "session":
+            if self._forward_token:
                 headers["Authorization"] = f"Bearer {identity.id_token}"
         exchange.upstream_headers = headers
 
