@@ -32,7 +32,8 @@ class SessionStore(Protocol):
         """Delete `key`; deleting an absent key is not an error."""
 
     async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
-        """Take the lock `key` for `owner` for `lease_s` seconds unless another owner holds it."""
+        """Take the lock `key` for `owner` for `lease_s` seconds; False while anyone (the same
+        owner included: it is not reentrant) holds it."""
 
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease if `owner` still holds it; False when the lock was lost."""
