@@ -33,8 +33,8 @@ $(STAMP): pyproject.toml requirements.lock $(PROVIDER_DIR)/package.json $(PROVID
 deps: apt-deps $(STAMP)
 
 lint: deps
-	$(BIN)/ruff check sidecar tests bench
-	$(BIN)/ruff format --check sidecar tests bench
+	$(BIN)/ruff check sidecar tests bench scripts
+	$(BIN)/ruff format --check sidecar tests bench scripts
 	$(BIN)/mypy
 
 test: deps lint
