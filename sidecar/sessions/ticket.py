@@ -57,7 +57,12 @@ class Ticket:
             raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except (binascii.Error, ValueError):
             return None
-        return cls(raw) if len(raw) == TICKET_BYTES else None
+        if len(raw) != TICKET_BYTES:
+            return None
+        ticket = cls(raw)
+        # One spelling per ticket: the lenient decoder also takes '+', '/', '=' and skips
+        # stray characters, which would make many cookie strings name one session.
+        return ticket if ticket.cookie_value() == cookie else None
 
     def cookie_value(self) -> str:
         return _COOKIE_PREFIX + base64.urlsafe_b64encode(self.value).rstrip(b"=").decode()
