@@ -94,8 +94,10 @@ def admin_app_for(app: web.Application) -> web.Application:
 
 def _add_routes(app: web.Application) -> None:
     app.router.add_routes(auth_handlers.routes())
-    app.router.add_route("*", "/.auth/{tail:.*}", auth_handlers.unknown_auth_path)
-    app.router.add_route("*", "/{tail:.*}", proxy_handler)
+    # `(?s:...)`: the catch-alls also match a path whose decoded form holds a line break
+    # (`%0a`), so that it reaches the pipeline's 400 instead of aiohttp's plain-text 404.
+    app.router.add_route("*", "/.auth/{tail:(?s:.*)}", auth_handlers.unknown_auth_path)
+    app.router.add_route("*", "/{tail:(?s:.*)}", proxy_handler)
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
