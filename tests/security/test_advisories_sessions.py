@@ -54,9 +54,7 @@ async def test_cwe_384_attackers_own_session_is_not_inherited(lying_sidecar, lyi
     assert await me_status(lying_sidecar.url, planted) == 401
     async with (
         aiohttp.ClientSession() as http,
-        http.get(
-            lying_sidecar.url + "/.auth/me", headers={"Cookie": f"{COOKIE}={issued}"}
-        ) as me,
+        http.get(lying_sidecar.url + "/.auth/me", headers={"Cookie": f"{COOKIE}={issued}"}) as me,
     ):
         assert (await me.json())["sub"] == "victim"
 
