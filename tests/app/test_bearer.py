@@ -24,6 +24,7 @@ from tests.app.calls import (
 )
 from tests.app.conftest import ADMIN, bearer
 from tests.app.forge import b64url, hmac_signed, kid_of, relabelled, rsa_key, unsigned
+from tests.app.raw_http import raw_request
 
 
 def provider_public_key(provider: Any, kid: str) -> Any:
@@ -150,3 +151,11 @@ async def test_two_authorization_headers_are_a_400(sidecar, id_tokens, echo_upst
 async def test_no_bearer_credential_is_unauthenticated(sidecar, value):
     answer = await call(sidecar.url + "/x", {"Authorization": value})
     assert_refused(answer, 401, "unauthenticated", NO_CREDENTIAL_CHALLENGE)
+
+
+@pytest.mark.parametrize("size", [17_000, 70_000])
+async def test_token_beyond_the_header_limit_is_a_400_too(sidecar, echo_upstream, size):
+    """Past 16 KiB aiohttp's parser answers before the sidecar sees the request."""
+    answer = await raw_request(sidecar.url + "/x", [("Authorization", "Bearer " + "e" * size)])
+    assert answer.status == 400
+    assert echo_upstream.requests == []
