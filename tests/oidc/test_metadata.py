@@ -85,8 +85,8 @@ async def test_configured_issuer_with_a_trailing_slash_is_refused(http, oidc_pro
     "served", [ISSUER + "/", ISSUER.upper(), "https://dex.example.com", "", None, 42]
 )
 def test_issuer_must_be_identical(served):
+    served_document = {**document(), "issuer": served}  # endpoints still under ISSUER
     with pytest.raises(ProviderMetadataError):
-        served_document = {**document(), "issuer": served}  # endpoints still under ISSUER
         ProviderMetadata.from_document(served_document, ISSUER)
 
 
