@@ -57,6 +57,9 @@ class TokenValidator:
     async def validate_bearer(self, token: str) -> dict[str, Any]:
         """Claims of a valid bearer token; a repeated token is served from the verified cache."""
         check_token_size(token)
+        if not _COMPACT_JWS.fullmatch(token):
+            # Checked before the cache hashes it: non-UTF-8 header bytes arrive as surrogates.
+            raise InvalidToken("not a compact JWS")
         claims = self._verified.get(token, self._oidc.leeway_s)
         if claims is None:
             claims = await self._verify(token)
