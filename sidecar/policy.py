@@ -55,7 +55,7 @@ def normalize_path(raw_path: str) -> str:
     path = re.split(r"[?#]", raw_path, maxsplit=1)[0]
     try:
         decoded = unquote_to_bytes(path).decode("utf-8")
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # also encode: a header's raw non-UTF-8 bytes are surrogates
         raise BadRequest("path is not UTF-8") from exc
     if _CONTROL.search(decoded):
         raise BadRequest("control character in path")
