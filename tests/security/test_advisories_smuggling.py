@@ -223,3 +223,25 @@ async def test_crlf_in_claims_cannot_forge_identity_headers(
     assert "x-auth-name" not in values
     assert "x-auth-username" not in values
     assert not any("admins" in v or "root" in v for n, v in upstream if n != "x-auth-assertion")
+
+
+@pytest.mark.parametrize(
+    ("target", "header"),
+    [
+        ("/x", b"Authorization: Bearer \x80"),
+        ("/x", b"Authorization: Bearer a\xff.b.c"),
+        ("/.auth/verify", b"X-Forwarded-Uri: /\xff"),
+        ("/.auth/verify", b"X-Original-URI: /public/\xc3"),
+        ("/x", b"Cookie: sidecar_session=\xff\xfe"),
+        ("/public/x", b"X-Forwarded-Host: \xff"),
+        ("/public/x", b"X-Request-ID: \xff"),
+    ],
+)
+async def test_non_utf8_header_bytes_are_4xx_not_500(lying_sidecar, target, header):
+    """Header values are bytes; aiohttp hands non-UTF-8 ones over as surrogate escapes,
+    which blow up any later `.encode()`. Each such header is answered within the contract
+    (a bearer 401, a forwarded URI 400, a cookie 401; harmless ones served)."""
+    payload = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + header
+    responses = await exchange(lying_sidecar.url, payload + b"\r\nConnection: close\r\n\r\n")
+    assert [r.status for r in responses] in ([200], [400], [401]), (header, responses)
+    assert responses[0].status != 200 or target == "/public/x"
