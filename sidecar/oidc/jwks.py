@@ -112,6 +112,7 @@ class JwksCache:
         self._loaded_at: float | None = None
         self._last_attempt = float("-inf")
         self._last_attempt_failed = False
+        self._last_kid_refetch = float("-inf")
         self._ttl = DEFAULT_TTL_S
         self._inflight: asyncio.Future[None] | None = None
 
@@ -133,10 +134,12 @@ class JwksCache:
         """Like `get`, but an unknown `kid` may trigger one shared, rate-limited refetch."""
         if self._fresh_enough() and kid in self._keys:
             return self._keys[kid]
-        if self._inflight is None and not self._refetch_allowed():
-            if self._last_attempt_failed:
-                raise ProviderUnavailable("provider keys unreachable")
-            return self.get(kid)
+        if self._inflight is None:
+            if not self._refetch_allowed():
+                if self._last_attempt_failed:
+                    raise ProviderUnavailable("provider keys unreachable")
+                return self.get(kid)
+            self._last_kid_refetch = self._clock()
         await self.refresh()
         return self.get(kid)
 
@@ -161,7 +164,9 @@ class JwksCache:
                 continue  # counted in the metric; the last good keys keep serving
 
     def _refetch_allowed(self) -> bool:
-        return self._clock() - self._last_attempt >= UNKNOWN_KID_INTERVAL_S
+        # Only refetches caused by unknown kids count: a background refresh just before a
+        # rotation must not make the new kid wait out the interval.
+        return self._clock() - self._last_kid_refetch >= UNKNOWN_KID_INTERVAL_S
 
     def _fresh_enough(self) -> bool:
         return self._loaded_at is not None and self._clock() - self._loaded_at < STALE_LIMIT_S
