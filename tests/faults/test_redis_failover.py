@@ -16,7 +16,7 @@ from typing import Any
 from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import SESSION
 from tests.faults.load import Actor, MixedLoad, bearer, count, session
-from tests.faults.logins import login_session, login_sessions
+from tests.faults.logins import login_session, login_sessions, try_login
 from tests.faults.scenario import (
     assert_retry_after_on_503,
     hold,
@@ -26,6 +26,10 @@ from tests.faults.scenario import (
 
 STORE_TIMEOUT_S = 0.5
 SESSIONS = 30
+EMAIL = "user@example.com"
+# The sidecar re-asks Sentinel for the master once a second
+# (sidecar.sessions.redis_connect.MASTER_CHECK_INTERVAL_S); a login after that must last.
+SENTINEL_RECHECK_S = 2.0
 # Sessions are touched (a write) every idle_ttl/20 s: a short idle TTL makes the load write
 # as well as read, so the client must find the new master, not just a readable replica.
 IDLE_TTL_S = 60
@@ -45,7 +49,7 @@ def store_config(url: str, cluster: bool = False) -> dict[str, Any]:
 async def login_after_change(load: MixedLoad, sidecar: Any, provider: Any) -> None:
     """A login (writes login state, takes it, writes the session) on the new topology; its
     session joins the load as `new_session`."""
-    ticket = await login_session(sidecar.url, provider, "user@example.com")
+    ticket = await login_session(sidecar.url, provider, EMAIL)
     load.set_actors([*load.actors, session(sidecar.cookie_name, ticket, kind="new_session")])
 
 
@@ -65,14 +69,21 @@ async def test_sentinel_failover(
     async with load.running():
         await hold(2.0)
         await asyncio.to_thread(redis_sentinel.wait_replicated)
-        old_master = redis_sentinel.master().port
+        old_master = redis_sentinel.master()
         started = time.monotonic()
         new_master = await asyncio.to_thread(redis_sentinel.failover)
         switched = time.monotonic()
+        # A login at once: the sidecar may not have re-asked Sentinel yet (it does once a
+        # second), while the old master still accepts writes until Sentinel demotes it.
+        early_status, early_ticket = await try_login(sidecar.url, fresh_provider, EMAIL)
+        await hold(SENTINEL_RECHECK_S)
         await login_after_change(load, sidecar, fresh_provider)
         recovery = await wait_recovered(load, ["session", "new_session", "bearer"], switched)
         await hold(profile.fault_hold_s)
+    # The old master discards what it took meanwhile once it follows the new one.
+    await asyncio.to_thread(redis_sentinel.wait_converted, old_master)
     after = await session_statuses(sidecar.url, sidecar.cookie_name, tickets)
+    early = await session_statuses(sidecar.url, sidecar.cookie_name, [early_ticket or ""])
 
     fault_table(
         fault="Sentinel failover (SENTINEL FAILOVER)",
@@ -82,11 +93,14 @@ async def test_sentinel_failover(
         session=load.by_status("session"),
         session_during_failover=count(load.within(started, switched), "session"),
         new_session=load.by_status("new_session"),
+        login_at_once=early_status,
+        login_at_once_survived=early.get(200, 0) == 1,
         sessions_before=len(tickets),
         sessions_after=after.get(200, 0),
         recovery_s=round(recovery, 2),
     )
-    assert new_master.port != old_master
+    assert early_status == 302
+    assert new_master.port != old_master.port
     assert not load.failures("bearer"), load.by_status("bearer")
     assert set(load.by_status("session")) <= {200, 503}, load.by_status("session")
     assert_retry_after_on_503(load.outcomes)
