@@ -84,9 +84,10 @@ def _match_key(path: str) -> str:
     """The form both rule paths and request paths are compared in.
 
     Matrix parameters are dropped from every segment (`/admin;x` is `/admin` to Tomcat and
-    Spring) and case is folded (Express and IIS route case-insensitively). Both only ever make
-    a request match a *more specific* rule than a case-sensitive, ';'-literal upstream would
-    see, so they can over-restrict an odd path but never open one.
+    Spring) and case is folded (Express and IIS route case-insensitively). That makes a
+    restricted rule catch every reading of its path; a *public* rule is only granted when the
+    literal path matches it too (see `Policy.rule_for`), so that `/PUBLIC/x` or `/public;x`
+    never opens what a case-sensitive, ';'-literal upstream serves outside `/public`.
     """
     return "/".join(segment.split(";", 1)[0] for segment in path.split("/")).casefold()
 
@@ -96,22 +97,25 @@ class Policy:
 
     def __init__(self, rules: Sequence[PolicyRule]) -> None:
         self._by_key: dict[str, PolicyRule] = {}
+        self._by_literal: dict[str, PolicyRule] = {}
         for rule in rules:
             # First rule wins when two paths normalize to the same key.
             self._by_key.setdefault(_match_key(normalize_path(rule.path)), rule)
+            self._by_literal.setdefault(normalize_path(rule.path), rule)
 
     def rule_for(self, path: str) -> PolicyRule:
         """The rule with the longest path that is a prefix of `path` on a segment boundary.
 
         `path` must come from `normalize_path`. A rule `/admin` covers `/admin` and `/admin/x`
         but not `/administrator`; a rule `/docs/` covers its subtree but not `/docs`. Nothing
-        matching gives the default: authenticated.
+        matching gives the default: authenticated. Leniency may only restrict: a rule matched
+        through case folding or dropped ';' parameters is used unless it is public, in which
+        case the path must reach a public rule literally as well.
         """
-        for candidate in _prefixes(_match_key(path)):
-            rule = self._by_key.get(candidate)
-            if rule is not None:
-                return rule
-        return DEFAULT_RULE
+        rule = _longest_prefix(self._by_key, _match_key(path))
+        if rule.access != "public":
+            return rule
+        return _longest_prefix(self._by_literal, path)
 
     @staticmethod
     def permits(rule: PolicyRule, identity: Identity | None) -> bool:
@@ -140,6 +144,14 @@ class Policy:
         if not (local and at):
             return False
         return domain in {d.removeprefix("@").casefold() for d in rule.email_domains}
+
+
+def _longest_prefix(index: dict[str, PolicyRule], key: str) -> PolicyRule:
+    for candidate in _prefixes(key):
+        rule = index.get(candidate)
+        if rule is not None:
+            return rule
+    return DEFAULT_RULE
 
 
 def _prefixes(key: str) -> list[str]:
