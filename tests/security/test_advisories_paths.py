@@ -158,3 +158,19 @@ async def test_ghsa_7rh7_c77v_6434_public_path_with_an_admin_looking_query(
     raw_path, _, raw_query = echoed["raw_path"].partition("?")
     assert raw_path == path
     assert raw_query == query
+
+
+@pytest.mark.parametrize(
+    "target", ["/PUBLIC/x", "/Public", "/public;x", "/public;jsessionid=1/x", "/PUBLIC;x/y"]
+)
+async def test_case_and_matrix_leniency_never_widens_a_public_rule(
+    lying_sidecar, echo_upstream, target
+):
+    """The policy folds case and drops `;` parameters so that `/ADMIN` and `/admin;x` are
+    judged as `/admin`. Applied to a public rule the same leniency would *open* paths that a
+    case-sensitive, `;`-literal upstream serves outside `/public`; found by the raw-path fuzz
+    (`/public;` reached the upstream anonymously). Public needs the literal match."""
+    response = await send(lying_sidecar.url, "GET", target)
+    assert response.status == 401, (target, response)
+    assert echo_upstream.requests == []
+    assert (await send(lying_sidecar.url, "GET", "/public/x;y")).status == 200
