@@ -190,13 +190,23 @@ def identity_headers(identity: Identity, assertion: str) -> list[tuple[str, str]
     for name, value in pairs:
         if not value or _has_breaking_character(value):
             continue
-        out.append((name, value if name == "X-Auth-Groups" else quote(value, safe=_HEADER_SAFE)))
+        out.append((name, value if name == "X-Auth-Groups" else _encoded(value, _HEADER_SAFE)))
     return out
 
 
 def _groups_value(groups: Sequence[str]) -> str | None:
-    kept = [quote(g, safe=_GROUP_SAFE) for g in groups if g and not _has_breaking_character(g)]
+    kept = [_encoded(g, _GROUP_SAFE) for g in groups if g and not _has_breaking_character(g)]
     return ",".join(kept) or None
+
+
+def _encoded(value: str, safe: str) -> str:
+    """`quote(value, safe=safe)`, skipping the work when nothing would change: printable
+    ASCII without '%' (and without ',' for group names) is all safe. The assertion, a few
+    hundred base64url characters, is such a value on every request."""
+    unchanged = value.isascii() and value.isprintable() and "%" not in value
+    if unchanged and ("," in safe or "," not in value):
+        return value
+    return quote(value, safe=safe)
 
 
 def _has_breaking_character(value: str) -> bool:
