@@ -69,6 +69,12 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def worker_cpu_seconds(pid: int) -> list[float]:
+    """CPU seconds of each child of `pid` (with `workers`, each should have served)."""
+    times = [child.cpu_times() for child in psutil.Process(pid).children()]
+    return [t.user + t.system for t in times]
+
+
 def measure(
     targets: list[Target], load: Load, rounds: int, warmup_s: float, profile_dir: Path | None
 ) -> list[Measurement]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import credentials, stack
-from bench.measure import Measurement, Target, measure
+from bench.measure import Measurement, Target, measure, worker_cpu_seconds
 from bench.report import table
 from bench.stack import SidecarProcess, Variant
 from bench.wrk import Load, wrk_binary
@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         running = _start_stack(Path(tmp), variants, cleanup)
         targets = asyncio.run(_targets(running))
         measurements = measure(targets, opts.load, opts.rounds, opts.warmup_s, opts.profile_dir)
+        worker_cpu = {
+            name: worker_cpu_seconds(sidecar.process.pid)
+            for name, sidecar in running.sidecars.items()
+            if sidecar.variant.workers > 1
+        }
         for sidecar in running.sidecars.values():
             stack.stop_sidecar(sidecar)
     _say(f"load average after: {os.getloadavg()[0]:.2f}")
@@ -107,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         f"x {opts.rounds} interleaved rounds; req/s, p50, p99: medians of the rounds; "
         "CPU: the measured server process (for (a) the upstream)"
     )
+    for name, seconds in worker_cpu.items():
+        shares = ", ".join(f"{s:.1f}" for s in seconds)
+        print(f"workers {name}: CPU seconds per worker process: {shares}")
     return _verdict(measurements, running.sidecars)
 
 
