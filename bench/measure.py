@@ -53,6 +53,14 @@ class Measurement:
         return sum(r.errors for r in self.rounds)
 
     @property
+    def error_kinds(self) -> dict[str, int]:
+        kinds: dict[str, int] = {}
+        for result in self.rounds:
+            for kind, count in result.error_kinds.items():
+                kinds[kind] = kinds.get(kind, 0) + count
+        return kinds
+
+    @property
     def cpu_us_per_request(self) -> float:
         requests = sum(r.requests for r in self.rounds)
         return self.cpu_s / requests * 1e6 if requests else 0.0

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         for sidecar in running.sidecars.values():
             stack.stop_sidecar(sidecar)
+        if any(m.errors for m in measurements):
+            _keep_logs(Path(tmp))
     _say(f"load average after: {os.getloadavg()[0]:.2f}")
     print(table(measurements, opts.variants[0].name))
     print(
@@ -169,9 +172,17 @@ def _verdict(measurements: list[Measurement], sidecars: dict[str, SidecarProcess
         failed |= not sidecar.clean_stop
     for m in measurements:
         if m.errors:
-            print(f"errors in ({m.target.scenario}) {m.target.variant or 'upstream'}: {m.errors}")
+            where = f"({m.target.scenario}) {m.target.variant or 'upstream'}"
+            print(f"errors in {where}: {m.error_kinds}")
             failed = True
     return 1 if failed else 0
+
+
+def _keep_logs(workdir: Path) -> None:
+    kept = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    for log in workdir.glob("*.log"):
+        shutil.copy(log, kept / log.name)
+    _say(f"errors during the run: logs kept in {kept}")
 
 
 def _say(message: str) -> None:

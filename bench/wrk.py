@@ -25,7 +25,11 @@ class Result:
     duration_s: float
     p50_ms: float
     p99_ms: float
-    errors: int  # socket errors, timeouts and non-2xx/3xx answers
+    error_kinds: dict[str, int]  # connect, read, write, timeout (socket) and status (non-2xx/3xx)
+
+    @property
+    def errors(self) -> int:
+        return sum(self.error_kinds.values())
 
     @property
     def rate(self) -> float:
@@ -61,11 +65,11 @@ def run_wrk(url: str, headers: dict[str, str], load: Load) -> Result:
 
 
 def _result(summary: dict[str, int]) -> Result:
-    errors = sum(summary[k] for k in ("connect", "read", "write", "status", "timeout"))
+    kinds = {k: summary[k] for k in ("connect", "read", "write", "status", "timeout") if summary[k]}
     return Result(
         requests=summary["requests"],
         duration_s=summary["duration_us"] / 1e6,
         p50_ms=summary["p50_us"] / 1000,
         p99_ms=summary["p99_us"] / 1000,
-        errors=errors,
+        error_kinds=kinds,
     )
