@@ -29,6 +29,9 @@ _SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.C
 # nginx's convention for "the client closed the connection before the response": only ever
 # reaches the access log, since nobody is left to read it.
 CLIENT_CLOSED_REQUEST = 499
+# RFC 3986 section 3.3 `pchar` sub-delims and ':' '@' stay as they are (matrix parameters
+# such as `;x=1` arrive intact); everything else in a decoded path is percent-encoded.
+_PATH_SAFE = "/;:@!$&'()*+,="
 
 _HOP_BY_HOP = frozenset(
     h.lower()
@@ -130,7 +133,7 @@ class UpstreamProxy:
         target = request.raw_path
         if path is not None:
             query = request.rel_url.raw_query_string
-            target = quote(path, safe="/;") + (f"?{query}" if query else "")
+            target = quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
         elif not target.startswith("/"):  # absolute-form (RFC 9112 section 3.2.2)
             target = URL(target, encoded=True).raw_path_qs
         prefix = self._base.raw_path.rstrip("/")

@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from sidecar.app import admin_app_for, create_app
+from sidecar.http_server import SidecarRunner
 from sidecar.logging import configure_logging
 from sidecar.settings import Settings
 
@@ -40,10 +41,10 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
     stop = _stop_on_signals()  # installed first: a signal during start-up is a clean stop
     app = create_app(settings)
     admin_app = admin_app_for(app)
-    runner = web.AppRunner(
+    runner = SidecarRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s
     )
-    admin_runner = web.AppRunner(admin_app, access_log=None, handle_signals=False)
+    admin_runner = SidecarRunner(admin_app, access_log=None, handle_signals=False)
     await runner.setup()
     await admin_runner.setup()
     try:

@@ -120,7 +120,10 @@ class TokenValidator:
             raise InvalidToken("time claim out of range") from exc
         _check_numeric_dates(claims)
         self._check_azp(claims)
-        if not isinstance(claims["sub"], str) or not claims["sub"]:
+        sub = claims["sub"]
+        if not isinstance(sub, str) or not sub or not sub.isprintable() or len(sub) > 255:
+            # OIDC Core 2: at most 255 ASCII characters; a sub that cannot travel in a header
+            # would leave the upstream with an authenticated request and no subject.
             raise InvalidToken("bad sub")
         return claims
 
