@@ -105,6 +105,13 @@ class MixedLoad:
             next_at = max(next_at + interval, time.monotonic())
             self.outcomes.append(await self.send(http, next(self._next_actor)))
 
+    async def send_once(self, actor: Actor) -> Outcome:
+        """One request outside the paced workers (kept with the others)."""
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            outcome = await self.send(http, actor)
+        self.outcomes.append(outcome)
+        return outcome
+
     async def send(self, http: aiohttp.ClientSession, actor: Actor) -> Outcome:
         sent = time.monotonic()
         retry_after = None

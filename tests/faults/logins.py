@@ -31,7 +31,8 @@ async def start_login(
 async def finish_login(http: aiohttp.ClientSession, callback_url: str, cookie_name: str) -> str:
     """Follow the callback; returns the session ticket the sidecar set."""
     async with http.get(callback_url, allow_redirects=False) as response:
-        assert response.status == 302, f"/.auth/callback answered {response.status}"
+        body = (await response.text())[:200]
+        assert response.status == 302, f"/.auth/callback answered {response.status}: {body}"
         morsel = response.cookies.get(cookie_name)
         assert morsel is not None, "the callback set no session cookie"
         assert morsel.value, "the callback set an empty session cookie"

@@ -64,6 +64,20 @@ async def session_statuses(url: str, cookie_name: str, tickets: Sequence[str]) -
     return dict(sorted(Counter(statuses).items()))
 
 
+async def metric(admin_url: str, name: str) -> float:
+    """The sum of a Prometheus metric's samples on the sidecar's admin listener."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(admin_url + "/metrics") as response,
+    ):
+        text = await response.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
 def assert_retry_after_on_503(outcomes: Sequence[Outcome]) -> None:
     missing = [o for o in outcomes if o.status == 503 and not o.retry_after]
     assert not missing, f"{len(missing)} answers of 503 without Retry-After"
