@@ -8,11 +8,14 @@ accepting, in-flight requests get up to `shutdown_grace_s` to finish, then the p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 
 import structlog
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from sidecar.app import admin_app_for, create_app
 from sidecar.http_server import SidecarRunner
@@ -79,9 +82,26 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def _with_shared_assertion_key(settings: Settings) -> Settings:
+    """Without a configured key each worker would make its own, and `/.auth/jwks` (answered by
+    any worker) could not verify the others' assertions: make one ephemeral key before forking."""
+    if settings.assertion.signing_keys_pem:
+        return settings
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    log.warning("assertion_ephemeral_key", detail="shared by this process's workers only")
+    assertion = dataclasses.replace(settings.assertion, signing_keys_pem=(pem,))
+    return dataclasses.replace(settings, assertion=assertion)
+
+
 def _run_workers(settings: Settings) -> int:
     """`workers` processes share the listeners through SO_REUSEPORT; the parent only relays
     signals and reports the worst exit code."""
+    settings = _with_shared_assertion_key(settings)
     children: list[int] = []
     for _ in range(settings.workers):
         pid = os.fork()

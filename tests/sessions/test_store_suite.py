@@ -24,7 +24,9 @@ from sidecar.settings import SessionSettings
 from tests.fixtures.redis_process import RedisServer
 
 REDIS_KINDS = ["standalone", "tls", "cluster", "sentinel"]
-STORE_TIMEOUT_S = 1.0
+# Generous: 20 concurrent TLS handshakes on 2 busy cores took over a second once. The outage
+# tests set their own short timeout.
+STORE_TIMEOUT_S = 3.0
 HANG_GUARD_S = 10.0  # far above the store timeout: only a hang trips it
 
 
@@ -142,6 +144,17 @@ async def test_binary_values_round_trip(store_case: StoreCase) -> None:
 async def test_missing_key_loads_none(store_case: StoreCase) -> None:
     assert await store_case.store.load(new_key()) is None
     assert await store_case.store.take(new_key()) is None
+
+
+async def test_load_many_reads_a_sessions_keys_in_order(store_case: StoreCase) -> None:
+    store, tag = store_case.store, secrets.token_hex(8)
+    session, seen, absent = (f"sidecar:{{{tag}}}:{kind}" for kind in ("session", "seen", "x"))
+    await store.save(session, b"sealed\x00", 60)
+    await store.save(seen, b"1700000000", 60)
+    assert await store.load_many([session, absent, seen]) == [b"sealed\x00", None, b"1700000000"]
+    await store.save(seen, b"short", 1)
+    await store_case.advance(1.3)
+    assert await store.load_many([session, seen]) == [b"sealed\x00", None]
 
 
 async def test_overwrite_replaces_value_and_ttl(store_case: StoreCase) -> None:
