@@ -38,8 +38,11 @@ return 0
 """
 
 # redis-py's own outages: RedisClusterException (e.g. "cannot be connected", slot not covered)
-# is not a RedisError; OSError covers socket errors and the builtin TimeoutError.
-OUTAGES = (RedisError, RedisClusterException, OSError)
+# is not a RedisError; OSError covers socket errors and the builtin TimeoutError. RuntimeError:
+# under uvloop, writing to a connection whose peer just died raises "unable to perform operation
+# on <TCPTransport closed=True>; the handler is closed", which redis-py passes through untouched
+# (after dropping the connection); seen when a Cluster master is killed under load.
+OUTAGES = (RedisError, RedisClusterException, OSError, RuntimeError)
 
 
 def _ms(seconds: float) -> int:
