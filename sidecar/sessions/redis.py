@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from sidecar.errors import StoreUnavailable
@@ -38,11 +39,15 @@ return 0
 """
 
 # redis-py's own outages: RedisClusterException (e.g. "cannot be connected", slot not covered)
-# is not a RedisError; OSError covers socket errors and the builtin TimeoutError. RuntimeError:
-# under uvloop, writing to a connection whose peer just died raises "unable to perform operation
-# on <TCPTransport closed=True>; the handler is closed", which redis-py passes through untouched
-# (after dropping the connection); seen when a Cluster master is killed under load.
-OUTAGES = (RedisError, RedisClusterException, OSError, RuntimeError)
+# is not a RedisError; OSError covers socket errors and the builtin TimeoutError.
+OUTAGES: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)
+# redis-py's Cluster client answers CLUSTERDOWN (a master just died) by disconnecting every
+# connection of every node (`RedisCluster._execute_command` -> `aclose()`), including those that
+# concurrent commands are using. Those commands then fail on a connection torn down under them:
+# RuntimeError under uvloop ("unable to perform operation on <TCPTransport closed=True>; the
+# handler is closed"), AttributeError mid-handshake ("'NoneType' object has no attribute
+# 'writelines'"). Both are that same outage; seen killing a Cluster master under load.
+CLUSTER_RESET_RACES: tuple[type[BaseException], ...] = (RuntimeError, AttributeError)
 
 
 def _ms(seconds: float) -> int:
@@ -57,6 +62,9 @@ class RedisStore:
         self._connection = connection
         self._client = connection.client
         self._prepare = connection.prepare
+        self._outages = OUTAGES
+        if isinstance(self._client, RedisCluster):
+            self._outages = OUTAGES + CLUSTER_RESET_RACES
         self._timeout_s = timeout_s
         # The Sentinel and Cluster pools refuse a connection beyond their size instead of
         # waiting for one; so callers wait here (within the timeout), for every topology.
@@ -113,7 +121,7 @@ class RedisStore:
                 if self._prepare is not None:
                     await self._prepare()
                 return await command()
-        except OUTAGES as exc:
+        except self._outages as exc:
             raise StoreUnavailable("session store unavailable") from exc
 
 
