@@ -20,7 +20,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from yarl import URL
 
-from sidecar.errors import InvalidToken, LoginFailed
+from sidecar.errors import InvalidToken, LoginFailed, ProviderUnavailable
 from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
 from sidecar.redirects import safe_redirect
@@ -82,7 +82,12 @@ class LoginFlow:
         code = request.query.get("code")
         if "error" in request.query or not code:
             raise LoginFailed("the provider refused the login")
-        tokens = await self._tokens.exchange_code(code, self.redirect_uri, login.code_verifier)
+        try:
+            tokens = await self._tokens.exchange_code(code, self.redirect_uri, login.code_verifier)
+        except ProviderUnavailable:
+            # The code was not redeemed: the same callback may be retried after the 503.
+            await self._sessions.vault.restore_login_state(state, login)
+            raise
         try:
             claims = await self._validator.validate_id_token(
                 tokens.id_token, nonce=login.nonce, access_token=tokens.access_token

@@ -82,9 +82,19 @@ class SessionVault:
     async def save_login_state(self, state: LoginState) -> str:
         """Store the login state; returns the `state` parameter that names it."""
         ticket = Ticket.new()
+        await self._save_login(ticket, state)
+        return ticket.cookie_value()
+
+    async def restore_login_state(self, state_param: str, state: LoginState) -> None:
+        """Put back a state taken by a callback that could not finish for an outage, so that
+        the browser's retry (the 503's `Retry-After`) can complete the same login."""
+        ticket = Ticket.from_cookie(state_param)
+        if ticket is not None:
+            await self._save_login(ticket, state)
+
+    async def _save_login(self, ticket: Ticket, state: LoginState) -> None:
         sealed = self._sealer.seal(ticket, LOGIN, json.dumps(asdict(state)).encode())
         await self._counted(self.store.save(ticket.store_key(LOGIN), sealed, LOGIN_STATE_TTL_S))
-        return ticket.cookie_value()
 
     async def take_login_state(self, state_param: str) -> LoginState | None:
         """The login state named by `state`, at most once (RFC 6749 section 10.12)."""

@@ -105,4 +105,5 @@ async def test_provider_down_then_back(start_sidecar, fresh_provider, profile, f
     assert login_during[0] == 302, "the login redirect needs only cached metadata"
     assert callback_during[0] == 503, callback_during
     assert callback_during[1], "503 without Retry-After"
+    assert callback_retry[0] == 302, "the same callback, retried after the outage, logs in"
     assert after == {200: 2 * SESSIONS}, after
