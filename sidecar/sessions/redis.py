@@ -62,6 +62,7 @@ class RedisStore:
         self._connection = connection
         self._client = connection.client
         self._prepare = connection.prepare
+        self._prepare_write = connection.prepare_write or connection.prepare
         self._outages = OUTAGES
         if isinstance(self._client, RedisCluster):
             self._outages = OUTAGES + CLUSTER_RESET_RACES
@@ -75,7 +76,7 @@ class RedisStore:
         self._release_script = self._client.register_script(RELEASE_LOCK_LUA)
 
     async def save(self, key: str, value: bytes, ttl_s: float) -> None:
-        await self._bounded(lambda: self._client.set(key, value, px=_ms(ttl_s)))
+        await self._bounded(lambda: self._client.set(key, value, px=_ms(ttl_s)), write=True)
 
     async def load(self, key: str) -> bytes | None:
         return _as_bytes(await self._bounded(lambda: self._client.get(key)))
@@ -87,25 +88,25 @@ class RedisStore:
 
     async def take(self, key: str) -> bytes | None:
         # GETDEL (Redis >= 6.2) is atomic: of concurrent takes, exactly one sees the value.
-        return _as_bytes(await self._bounded(lambda: self._client.getdel(key)))
+        return _as_bytes(await self._bounded(lambda: self._client.getdel(key), write=True))
 
     async def clear(self, key: str) -> None:
-        await self._bounded(lambda: self._client.delete(key))
+        await self._bounded(lambda: self._client.delete(key), write=True)
 
     async def acquire_lock(self, key: str, owner: str, lease_s: float) -> bool:
         acquired = await self._bounded(
-            lambda: self._client.set(key, owner, nx=True, px=_ms(lease_s))
+            lambda: self._client.set(key, owner, nx=True, px=_ms(lease_s)), write=True
         )
         return bool(acquired)
 
     async def renew_lock(self, key: str, owner: str, lease_s: float) -> bool:
         renewed = await self._bounded(
-            lambda: self._renew_script(keys=[key], args=[owner, _ms(lease_s)])
+            lambda: self._renew_script(keys=[key], args=[owner, _ms(lease_s)]), write=True
         )
         return bool(renewed)
 
     async def release_lock(self, key: str, owner: str) -> None:
-        await self._bounded(lambda: self._release_script(keys=[key], args=[owner]))
+        await self._bounded(lambda: self._release_script(keys=[key], args=[owner]), write=True)
 
     async def ping(self) -> None:
         await self._bounded(self._client.ping)
@@ -113,13 +114,14 @@ class RedisStore:
     async def close(self) -> None:
         await self._connection.close()
 
-    async def _bounded(self, command: Callable[[], Awaitable[T]]) -> T:
+    async def _bounded(self, command: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
         """Run one command within the store timeout (waiting for a free slot included); any
         outage becomes `StoreUnavailable`."""
         try:
             async with asyncio.timeout(self._timeout_s), self._in_flight:
-                if self._prepare is not None:
-                    await self._prepare()
+                prepare = self._prepare_write if write else self._prepare
+                if prepare is not None:
+                    await prepare()
                 return await command()
         except self._outages as exc:
             raise StoreUnavailable("session store unavailable") from exc

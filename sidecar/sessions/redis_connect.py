@@ -10,6 +10,7 @@ each command as a whole; these settings only make the retries fit inside that bo
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -56,12 +57,14 @@ class SentinelTarget:
 
 @dataclass(slots=True)
 class RedisConnection:
-    """A client, what must run before each command (`prepare`), and whatever else must be
-    closed with it (the Sentinel manager's clients)."""
+    """A client, what must run before each command (`prepare`) and before each write
+    (`prepare_write`), and whatever else must be closed with it (the Sentinel manager's
+    clients)."""
 
     client: RedisClient
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
     prepare: Callable[[], Awaitable[object]] | None = None
+    prepare_write: Callable[[], Awaitable[object]] | None = None
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -154,27 +157,35 @@ def _connect_sentinel(
         **options,
     )
     pool = cast(SentinelConnectionPool, client.connection_pool)
-    return RedisConnection(client, closers=(manager.aclose,), prepare=SentinelMasterCheck(pool))
+    check = SentinelMasterCheck(pool)
+    return RedisConnection(
+        client,
+        closers=(manager.aclose,),
+        prepare=check,
+        prepare_write=functools.partial(check, force=True),
+    )
 
 
 class SentinelMasterCheck:
-    """Re-ask Sentinel for the master at most once per `MASTER_CHECK_INTERVAL_S`.
+    """Re-ask Sentinel for the master at most once per `MASTER_CHECK_INTERVAL_S`, and before
+    every write (`force`): writes are rare (logins, refreshes, a touch a minute per session).
 
     redis-py asks Sentinel only when it opens a connection. After a planned failover
     (`SENTINEL FAILOVER`) the old master goes on accepting writes until Sentinel reconfigures it
     on its next poll, up to ~10 s later, and then discards them as it resyncs from the new
     master: sessions saved meanwhile would silently vanish. When the answer changes, redis-py
     closes the idle connections and the busy ones are reconnected after their command, so at
-    most about one interval of writes can still reach the old master.
+    most about one interval of reads can still reach the old master, and no write made after
+    Sentinel names the new one.
     """
 
     def __init__(self, pool: SentinelConnectionPool) -> None:
         self._pool = pool
         self._next_check = 0.0
 
-    async def __call__(self) -> None:
+    async def __call__(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if now < self._next_check:
+        if now < self._next_check and not force:
             return
         self._next_check = now + MASTER_CHECK_INTERVAL_S
         known = self._pool.master_address

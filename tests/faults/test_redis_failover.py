@@ -100,6 +100,7 @@ async def test_sentinel_failover(
         recovery_s=round(recovery, 2),
     )
     assert early_status == 302
+    assert early.get(200, 0) == 1, f"the login made at once after the failover was lost: {early}"
     assert new_master.port != old_master.port
     assert not load.failures("bearer"), load.by_status("bearer")
     assert set(load.by_status("session")) <= {200, 503}, load.by_status("session")
