@@ -18,40 +18,13 @@ from sidecar.headers import (
     strip_untrusted,
 )
 from sidecar.identity import Identity
+from tests.contract_headers import FAMILY_MEMBERS, FOREIGN, INJECTED
 
 COOKIE = "sidecar_session"
 
 # CONTRACT "Identity headers sent upstream": injected headers and other systems' headers.
-CONTRACT_NAMES = [
-    "X-Auth-Subject",
-    "X-Auth-Email",
-    "X-Auth-Username",
-    "X-Auth-Name",
-    "X-Auth-Groups",
-    "X-Auth-Assertion",
-    "X-Credential-Identifier",
-    "X-Forwarded-User",
-    "X-Forwarded-Email",
-    "X-Forwarded-Groups",
-    "X-Forwarded-Preferred-Username",
-    "X-Anonymous-Consumer",
-    "X-Userinfo",
-    "X-Id-Token",
-    "X-Access-Token",
-]
-FAMILY_SAMPLES = [
-    "X-Auth-Request-User",
-    "X-Auth-Request-Email",
-    "X-Auth-Request-Access-Token",
-    "X-Auth-Anything",
-    "X-Consumer-ID",
-    "X-Consumer-Custom-ID",
-    "X-Consumer-Username",
-    "X-Consumer-Groups",
-    "X-Authenticated-Groups",
-    "X-Authenticated-Scope",
-    "X-Authenticated-Userid",
-]
+CONTRACT_NAMES = INJECTED + FOREIGN
+FAMILY_SAMPLES = [*FAMILY_MEMBERS, "X-Auth-Anything"]
 KEPT = ["Accept", "X-Custom", "X-Author", "X-Authority", "X-Consumers", "Content-Type"]
 
 

@@ -15,37 +15,10 @@ import pytest
 from tests.app.calls import call, upstream_headers
 from tests.app.conftest import ADMIN, UNVERIFIED, USER
 from tests.app.raw_http import raw_request
+from tests.contract_headers import FAMILY_MEMBERS, FOREIGN, INJECTED
 
 # CONTRACT "Identity headers sent upstream": every header it injects, and other systems'.
-SPOOFABLE = [
-    "X-Auth-Subject",
-    "X-Auth-Email",
-    "X-Auth-Username",
-    "X-Auth-Name",
-    "X-Auth-Groups",
-    "X-Auth-Assertion",
-    "X-Credential-Identifier",
-    "X-Forwarded-User",
-    "X-Forwarded-Email",
-    "X-Forwarded-Groups",
-    "X-Forwarded-Preferred-Username",
-    "X-Auth-Request-User",
-    "X-Auth-Request-Email",
-    "X-Auth-Request-Groups",
-    "X-Auth-Request-Preferred-Username",
-    "X-Auth-Request-Access-Token",
-    "X-Consumer-ID",
-    "X-Consumer-Custom-ID",
-    "X-Consumer-Username",
-    "X-Consumer-Groups",
-    "X-Authenticated-Groups",
-    "X-Authenticated-Scope",
-    "X-Authenticated-Userid",
-    "X-Anonymous-Consumer",
-    "X-Userinfo",
-    "X-Id-Token",
-    "X-Access-Token",
-]
+SPOOFABLE = INJECTED + FOREIGN + FAMILY_MEMBERS
 
 
 def mixed_case(name: str) -> str:

@@ -11,19 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.contract_headers import INJECTED
+
 REPO = Path(__file__).resolve().parents[2]
 KONG = REPO / "kong"
 PLUGIN = KONG / "plugins" / "auth-sidecar"
 # The contract's identity headers that the sidecar answers /.auth/verify with.
-IDENTITY_HEADERS = {
-    "X-Auth-Subject",
-    "X-Auth-Email",
-    "X-Auth-Username",
-    "X-Auth-Name",
-    "X-Auth-Groups",
-    "X-Auth-Assertion",
-    "X-Credential-Identifier",
-}
+IDENTITY_HEADERS = set(INJECTED)
 
 
 def load(name: str) -> dict[str, Any]:
