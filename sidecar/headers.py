@@ -83,18 +83,17 @@ def _is_spoofable(name: str) -> bool:
     return "_" in name and canonical in FORWARDING_HEADERS | {"x-request-id"}
 
 
-def strip_untrusted(
-    headers: CIMultiDict[str], *, cookie_name: str, keep_authorization: bool
-) -> None:
+def strip_untrusted(headers: CIMultiDict[str], *, cookie_name: str) -> None:
     """Remove, in place, every spoofable header, the sidecar's cookie and `Authorization`.
 
     The session cookie is a bearer credential for the sidecar only: it never reaches the
-    upstream. Other cookies are kept byte-exact.
+    upstream. Other cookies are kept byte-exact. `Authorization` always goes: with
+    `headers.forward_token` the upstream gets only the token the sidecar verified, set again
+    by the pipeline.
     """
     for name in {name for name in headers if _is_spoofable(name)}:
         headers.popall(name, None)
-    if not keep_authorization:
-        headers.popall("Authorization", None)
+    headers.popall("Authorization", None)
     _strip_cookie(headers, cookie_name)
 
 

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from sidecar import settings_parse as parse
 from sidecar.settings_sources import CONFIG_ENV, Reader, read_sources
@@ -95,8 +96,6 @@ class Settings:
     @property
     def public_path(self) -> str:
         """The path prefix of `public_url` ('' at the root): cookie Path and /.auth prefix."""
-        from urllib.parse import urlsplit
-
         return urlsplit(self.public_url).path.rstrip("/")
 
 

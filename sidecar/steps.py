@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Protocol
+from urllib.parse import quote
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -117,8 +118,6 @@ class Authorize:
     def _login_url_for(self, exchange: Exchange) -> str | None:
         if self._login_url is None:
             return None
-        from urllib.parse import quote
-
         return f"{self._login_url}?rd={quote(exchange.uri, safe='')}"
 
 
@@ -135,7 +134,7 @@ class RewriteHeaders:
         headers = CIMultiDict(request.headers)
         # The client's own Authorization never passes as is: with `forward_token` the upstream
         # gets only a token the sidecar verified (on a public path the client's may be anything).
-        strip_untrusted(headers, cookie_name=self._cookie_name, keep_authorization=False)
+        strip_untrusted(headers, cookie_name=self._cookie_name)
         forwarded_headers(
             headers,
             peer=request.remote,

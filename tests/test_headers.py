@@ -51,8 +51,8 @@ def variants(name: str) -> list[str]:
 ALL_VARIANTS = [v for name in CONTRACT_NAMES + FAMILY_SAMPLES for v in variants(name)]
 
 
-def strip(headers: CIMultiDict[str], *, keep_authorization: bool = False) -> CIMultiDict[str]:
-    strip_untrusted(headers, cookie_name=COOKIE, keep_authorization=keep_authorization)
+def strip(headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    strip_untrusted(headers, cookie_name=COOKIE)
     return headers
 
 
@@ -108,10 +108,9 @@ def test_session_cookie_is_removed_others_kept_byte_exact(
     assert all(f"{COOKIE}=" not in v for v in headers.getall("Cookie", []))
 
 
-@pytest.mark.parametrize("keep", [True, False])
-def test_authorization_kept_only_when_forwarding_tokens(keep: bool) -> None:
-    headers = strip(CIMultiDict([("authorization", "Bearer x")]), keep_authorization=keep)
-    assert ("Authorization" in headers) is keep
+def test_authorization_always_stripped() -> None:
+    headers = strip(CIMultiDict([("authorization", "Bearer x"), ("Authorization", "Basic y")]))
+    assert "Authorization" not in headers
 
 
 TRUSTED = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]

@@ -47,6 +47,11 @@ class ProviderMetadata:
         if document.get("issuer") != expected_issuer:
             raise ProviderMetadataError("discovery issuer differs from the configured issuer")
         _validate(OpenIDProviderMetadata(document), insecure_ok=_is_http(expected_issuer))
+        methods = tuple(document.get("code_challenge_methods_supported") or ())
+        if methods and "S256" not in methods:
+            # RFC 9700 section 2.1.1: PKCE with S256. A provider that lists its methods without
+            # S256 would ignore the challenge, leaving the code unbound to this login.
+            raise ProviderMetadataError("provider does not support PKCE S256")
         end_session = document.get("end_session_endpoint")
         return cls(
             issuer=expected_issuer,
@@ -54,7 +59,7 @@ class ProviderMetadata:
             token_endpoint=document["token_endpoint"],
             jwks_uri=document["jwks_uri"],
             end_session_endpoint=end_session if isinstance(end_session, str) else None,
-            code_challenge_methods=tuple(document.get("code_challenge_methods_supported") or ()),
+            code_challenge_methods=methods,
         )
 
 

@@ -46,10 +46,6 @@ class OidcProvider:
     def has_metadata(self) -> bool:
         return self._metadata is not None
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        return self._session
-
     def readiness(self) -> dict[str, bool]:
         return {
             "provider_metadata": self._metadata is not None,

@@ -33,7 +33,6 @@ class TokenSet:
     id_token: str
     access_token: str
     refresh_token: str | None
-    expires_in: int | None
 
     @classmethod
     def from_response(cls, body: dict[str, Any]) -> TokenSet:
@@ -41,12 +40,11 @@ class TokenSet:
         if not isinstance(id_token, str) or not isinstance(access_token, str):
             raise ProviderUnavailable("token response without tokens")
         refresh = body.get("refresh_token")
-        expires_in = body.get("expires_in")
+        # `expires_in` is not read: the id token's own `exp` decides when to refresh.
         return cls(
             id_token=id_token,
             access_token=access_token,
             refresh_token=refresh if isinstance(refresh, str) else None,
-            expires_in=int(expires_in) if isinstance(expires_in, int | float) else None,
         )
 
 

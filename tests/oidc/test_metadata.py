@@ -110,6 +110,15 @@ def test_plain_http_endpoints_are_refused_for_an_https_issuer():
         ProviderMetadata.from_document(document(jwks_uri="http://dex.example.com/keys"), ISSUER)
 
 
+def test_a_provider_listing_pkce_methods_without_s256_is_refused():
+    with pytest.raises(ProviderMetadataError):
+        ProviderMetadata.from_document(document(code_challenge_methods_supported=["plain"]), ISSUER)
+    unlisted = ProviderMetadata.from_document(
+        document(code_challenge_methods_supported=None), ISSUER
+    )
+    assert unlisted.code_challenge_methods == ()
+
+
 def test_dex_without_end_session_endpoint_is_fine():
     metadata = ProviderMetadata.from_document(document(), ISSUER)
     assert metadata.end_session_endpoint is None
