@@ -46,7 +46,7 @@ class InvalidToken(Unauthenticated):
     """A credential was presented and refused (RFC 6750 section 3.1 `invalid_token`)."""
 
     error = "invalid_token"
-    headers = {"WWW-Authenticate": 'Bearer realm="auth-sidecar", error="invalid_token"'}
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}  # CONTRACT, exactly
 
 
 class SessionEnded(Unauthenticated):

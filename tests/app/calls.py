@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-INVALID_TOKEN_CHALLENGE = 'Bearer realm="auth-sidecar", error="invalid_token"'
+INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'  # CONTRACT "Status codes"
 NO_CREDENTIAL_CHALLENGE = 'Bearer realm="auth-sidecar"'
 
 
