@@ -58,7 +58,9 @@ async def refuses_connections(url: str) -> bool:
     host, port = url.removeprefix("http://").split(":")
     try:
         _, writer = await asyncio.open_connection(host, int(port))
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
+        # Reset: the connection reached the backlog just as the listener closed; the kernel
+        # then answers it with RST. Either way the sidecar accepted no new connection.
         return True
     writer.close()
     return False
