@@ -15,11 +15,14 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from sidecar import auth_handlers
-from sidecar.admin import AdminProbes, create_admin_app
-from sidecar.assertion import AssertionSigner
-from sidecar.auth_handlers import run_pipeline
+from sidecar.auth import handlers as auth_handlers
+from sidecar.auth.handlers import run_pipeline
+from sidecar.auth.login import LoginFlow
+from sidecar.config.settings import Settings
 from sidecar.errors import NotFound
+from sidecar.http.admin import AdminProbes, create_admin_app
+from sidecar.http.middleware import DECISION, error_middleware, make_context_middleware
+from sidecar.http.proxy import UpstreamProxy, create_upstream_session
 from sidecar.keys import (
     AUTHENTICATE,
     LOGIN_FLOW,
@@ -33,22 +36,12 @@ from sidecar.keys import (
     UPSTREAM_HTTP,
     VERIFY_PIPELINE,
 )
-from sidecar.login import LoginFlow
 from sidecar.metrics import Metrics
-from sidecar.middleware import DECISION, error_middleware, make_context_middleware
 from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
-from sidecar.pipeline import Pipeline
-from sidecar.policy import Policy
-from sidecar.proxy import UpstreamProxy, create_upstream_session
-from sidecar.sessions.factory import build_store
-from sidecar.sessions.manager import SessionManager
-from sidecar.sessions.refresh import Refresher
-from sidecar.sessions.store import SessionStore
-from sidecar.sessions.ticket import Sealer
-from sidecar.sessions.vault import SessionVault
-from sidecar.settings import Settings
-from sidecar.steps import (
+from sidecar.pipeline.exchange import Pipeline
+from sidecar.pipeline.policy import Policy
+from sidecar.pipeline.steps import (
     AnswerVerify,
     Authenticate,
     Authorize,
@@ -58,7 +51,14 @@ from sidecar.steps import (
     ResolveProxied,
     RewriteHeaders,
 )
-from sidecar.tokens import TokenValidator
+from sidecar.sessions.factory import build_store
+from sidecar.sessions.manager import SessionManager
+from sidecar.sessions.refresh import Refresher
+from sidecar.sessions.store import SessionStore
+from sidecar.sessions.ticket import Sealer
+from sidecar.sessions.vault import SessionVault
+from sidecar.tokens.assertion import AssertionSigner
+from sidecar.tokens.id_tokens import TokenValidator
 
 # How long start-up waits for the provider before serving anyway (readiness says the rest).
 PROVIDER_STARTUP_WAIT_S = 5.0

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 
-from sidecar.settings import ConfigError, PolicyRule, Settings, load_settings
+from sidecar.config.settings import ConfigError, PolicyRule, Settings, load_settings
 
 EXIT_CONFIG = 2
 REDACTED = "<redacted>"
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(yaml.safe_dump(effective_document(settings), sort_keys=False))
         return 0
     # Imported only now: nothing of the server is loaded, let alone bound, on a bad config.
-    serve: Callable[[Settings], int] = importlib.import_module("sidecar.server").serve
+    serve: Callable[[Settings], int] = importlib.import_module("sidecar.http.server").serve
     return serve(settings)
 
 

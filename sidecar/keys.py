@@ -5,14 +5,14 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from sidecar.assertion import AssertionSigner
-from sidecar.login import LoginFlow
+from sidecar.auth.login import LoginFlow
+from sidecar.config.settings import Settings
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
-from sidecar.pipeline import Pipeline
+from sidecar.pipeline.exchange import Pipeline
+from sidecar.pipeline.steps import Authenticate
 from sidecar.sessions.store import SessionStore
-from sidecar.settings import Settings
-from sidecar.steps import Authenticate
+from sidecar.tokens.assertion import AssertionSigner
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)

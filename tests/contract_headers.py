@@ -1,5 +1,6 @@
 """Header names written in CONTRACT "Identity headers sent upstream", restated here once as the
-tests' oracle (deliberately not imported from `sidecar.headers`, whose lists they check)."""
+tests' oracle (deliberately not imported from `sidecar.pipeline.headers`, whose lists they
+check)."""
 
 # Every identity header the sidecar injects (and answers `/.auth/verify` with).
 INJECTED = [

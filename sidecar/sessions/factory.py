@@ -3,11 +3,11 @@ embedded memory store (one process only)."""
 
 from __future__ import annotations
 
+from sidecar.config.settings import SessionSettings
 from sidecar.sessions.memory import MemoryStore
 from sidecar.sessions.redis import RedisStore
 from sidecar.sessions.redis_connect import connect
 from sidecar.sessions.store import SessionStore
-from sidecar.settings import SessionSettings
 
 # Redis commands in flight per process. Each takes well under a millisecond and Redis runs them
 # one at a time, so a few connections carry thousands of requests a second; beyond this callers

@@ -14,14 +14,14 @@ from typing import Any
 
 from aiohttp import web
 
+from sidecar.config.settings import SessionSettings
 from sidecar.errors import SessionEnded
-from sidecar.identity import Identity
 from sidecar.oidc.token_client import TokenSet
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.refresh import Refresher
 from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import LOGIN_STATE_TTL_S, SessionVault
-from sidecar.settings import SessionSettings
+from sidecar.tokens.identity import Identity
 
 
 class SessionManager:

@@ -36,7 +36,7 @@ from sidecar.oidc.token_client import InvalidGrant, TokenClient
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import LOCK, SessionVault
-from sidecar.tokens import TokenValidator
+from sidecar.tokens.id_tokens import TokenValidator
 
 POLL_INTERVAL_S = 0.05
 

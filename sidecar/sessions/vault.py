@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
+from sidecar.config.settings import SessionSettings
 from sidecar.errors import StoreUnavailable
 from sidecar.metrics import Metrics
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.store import SessionStore
 from sidecar.sessions.ticket import Sealer, Ticket
-from sidecar.settings import SessionSettings
 
 SESSION, SEEN, LOCK, LOGIN = "session", "seen", "lock", "login"
 LOGIN_STATE_TTL_S = 600  # CONTRACT: state, nonce and verifier live for 10 minutes

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.settings import ConfigError, load_settings
+from sidecar.config.settings import ConfigError, load_settings
 from tests.security.bearer import assert_refused, present
 from tests.security.jose import (
     b64url,

@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
+from sidecar.config.settings import OidcSettings
 from sidecar.keys import PROVIDER
 from sidecar.sessions.memory import MemoryStore
-from sidecar.settings import OidcSettings
-from sidecar.tokens import TokenValidator
+from sidecar.tokens.id_tokens import TokenValidator
 from tests.fixtures.provider import OidcProvider, TokenEndpointError
 from tests.fixtures.sidecar import new_secret
 
@@ -314,7 +314,7 @@ async def test_at_hash_is_checked_when_present():
 
     from sidecar.errors import InvalidToken
     from sidecar.oidc.jwks import SigningKey
-    from sidecar.tokens import at_hash
+    from sidecar.tokens.id_tokens import at_hash
 
     private = ec.generate_private_key(ec.SECP256R1())
     key = SigningKey("k1", private.public_key(), "EC", "P-256", None)

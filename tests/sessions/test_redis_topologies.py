@@ -11,6 +11,7 @@ import secrets
 
 import pytest
 
+from sidecar.config.settings import SessionSettings
 from sidecar.errors import StoreUnavailable
 from sidecar.sessions.factory import build_store
 from sidecar.sessions.memory import MemoryStore
@@ -22,7 +23,6 @@ from sidecar.sessions.redis_connect import (
     parse_sentinel_url,
 )
 from sidecar.sessions.store import SessionStore
-from sidecar.settings import SessionSettings
 from tests.fixtures.redis_topologies import RedisCluster, SentinelSet
 from tests.sessions.test_store_suite import new_key, redis_store
 

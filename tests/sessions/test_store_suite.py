@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import pytest
 from redis.exceptions import RedisClusterException, RedisError
 
+from sidecar.config.settings import SessionSettings
 from sidecar.errors import StoreUnavailable
 from sidecar.sessions.factory import build_store
 from sidecar.sessions.memory import MemoryStore
 from sidecar.sessions.store import SessionStore
-from sidecar.settings import SessionSettings
 from tests.fixtures.redis_process import RedisServer
 
 REDIS_KINDS = ["standalone", "tls", "cluster", "sentinel"]

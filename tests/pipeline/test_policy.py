@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sidecar.config.settings import PolicyRule
 from sidecar.errors import BadRequest
-from sidecar.identity import Identity
-from sidecar.policy import DEFAULT_RULE, Policy, normalize_path
-from sidecar.settings import PolicyRule
+from sidecar.pipeline.policy import DEFAULT_RULE, Policy, normalize_path
+from sidecar.tokens.identity import Identity
 
 ADMIN = PolicyRule("/admin", "restricted", groups=frozenset({"admins"}))
 PUBLIC = PolicyRule("/public", "public")

@@ -6,7 +6,7 @@ OIDC authorization code flow (OIDC Core 3.1) with the RFC 9700 client protection
 - `nonce` (OIDC Core 3.1.2.1) is checked in the id token;
 - PKCE with `S256` (RFC 7636; RFC 9700 section 2.1.1), never `plain`;
 - a new session ticket at every login (no fixation); the old session is deleted;
-- `rd` is checked by `sidecar.redirects.safe_redirect` (open redirects).
+- `rd` is checked by `sidecar.auth.redirects.safe_redirect` (open redirects).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from yarl import URL
 
+from sidecar.auth.redirects import safe_redirect
+from sidecar.config.settings import Settings
 from sidecar.errors import InvalidToken, LoginFailed, ProviderUnavailable
 from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
-from sidecar.redirects import safe_redirect
 from sidecar.sessions.manager import SessionManager
 from sidecar.sessions.vault import LoginState
-from sidecar.settings import Settings
-from sidecar.tokens import TokenValidator
+from sidecar.tokens.id_tokens import TokenValidator
 
 _NO_STORE = {"Cache-Control": "no-store"}
 

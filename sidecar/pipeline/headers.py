@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from multidict import CIMultiDict
 
-from sidecar.identity import Identity
-from sidecar.settings import IPNetwork
+from sidecar.config.settings import IPNetwork
+from sidecar.tokens.identity import Identity
 
 # Every header the sidecar injects, and the identity headers of other systems: Kong's auth
 # plugins, kong-oidc, oauth2-proxy, Authelia/Authentik (`Remote-*`).

@@ -17,9 +17,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from sidecar.settings import ConfigError, HostPort, PolicyRule, Settings, load_settings
-from sidecar.settings_parse import ASYMMETRIC_ALGORITHMS
-from sidecar.settings_sources import SCALAR_KEYS, env_name
+from sidecar.config.parse import ASYMMETRIC_ALGORITHMS
+from sidecar.config.settings import ConfigError, HostPort, PolicyRule, Settings, load_settings
+from sidecar.config.sources import SCALAR_KEYS, env_name
 
 CLIENT_SECRET = "client-secret-for-tests-only"
 DROP = object()  # in a patch: remove the key from the base config
@@ -594,6 +594,20 @@ ENV_VALUES: dict[str, tuple[str, Any]] = {
     "workers": ("1", lambda s: s.workers),
     "upstream_connect_timeout_s": ("0.25", lambda s: s.upstream_connect_timeout_s),
     "upstream_timeout_s": ("90", lambda s: s.upstream_timeout_s),
+    "oidc.end_session": ("off", lambda s: s.oidc.end_session),
+    "session.cache_s": ("0", lambda s: s.session.cache_s),
+    "session.min_replicas": ("2", lambda s: s.session.min_replicas),
+    "session.replica_wait_ms": ("50", lambda s: s.session.replica_wait_ms),
+    "token_exchange.audiences": (
+        "https://b.example.com",
+        lambda s: s.token_exchange.audiences,
+    ),
+    "token_exchange.allowed_peers": (
+        "10.0.0.0/8",
+        lambda s: [str(n) for n in s.token_exchange.allowed_peers],
+    ),
+    "token_exchange.ttl_s": ("30", lambda s: s.token_exchange.ttl_s),
+    "tracing.enabled": ("true", lambda s: s.tracing.enabled),
 }
 ENV_EXPECTED: dict[str, Any] = {
     "oidc.scopes": ("openid", "groups"),
@@ -616,6 +630,13 @@ ENV_EXPECTED: dict[str, Any] = {
     "workers": 1,
     "upstream_connect_timeout_s": 0.25,
     "upstream_timeout_s": 90.0,
+    "session.cache_s": 0.0,
+    "session.min_replicas": 2,
+    "session.replica_wait_ms": 50,
+    "token_exchange.audiences": ("https://b.example.com",),
+    "token_exchange.allowed_peers": ["10.0.0.0/8"],
+    "token_exchange.ttl_s": 30,
+    "tracing.enabled": True,
 }
 
 

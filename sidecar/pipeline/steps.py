@@ -8,14 +8,14 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import CIMultiDict
 
-from sidecar.assertion import AssertionSigner
 from sidecar.errors import BadRequest, Forbidden, SidecarError
-from sidecar.headers import forwarded_headers, identity_headers, strip_untrusted
-from sidecar.identity import Identity
-from sidecar.pipeline import Exchange, refuse_unauthenticated
-from sidecar.policy import Policy, normalize_path
-from sidecar.proxy import UpstreamProxy
-from sidecar.tokens import TokenValidator
+from sidecar.http.proxy import UpstreamProxy
+from sidecar.pipeline.exchange import Exchange, refuse_unauthenticated
+from sidecar.pipeline.headers import forwarded_headers, identity_headers, strip_untrusted
+from sidecar.pipeline.policy import Policy, normalize_path
+from sidecar.tokens.assertion import AssertionSigner
+from sidecar.tokens.id_tokens import TokenValidator
+from sidecar.tokens.identity import Identity
 
 _BEARER = "bearer "
 

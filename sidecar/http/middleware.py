@@ -10,10 +10,10 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from sidecar.config.settings import IPNetwork
 from sidecar.errors import LoginRequired, SidecarError
-from sidecar.headers import is_trusted_peer, request_id
 from sidecar.metrics import Metrics
-from sidecar.settings import IPNetwork
+from sidecar.pipeline.headers import is_trusted_peer, request_id
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from sidecar.config.settings import PolicyRule
 from sidecar.errors import NotFound, Unauthenticated
+from sidecar.http.middleware import DECISION, REQUEST_ID, SUBJECT, TRUSTED_PEER
 from sidecar.keys import AUTHENTICATE, LOGIN_FLOW, SIGNER, VERIFY_PIPELINE
-from sidecar.middleware import DECISION, REQUEST_ID, SUBJECT, TRUSTED_PEER
-from sidecar.pipeline import Exchange, Pipeline
-from sidecar.settings import PolicyRule
+from sidecar.pipeline.exchange import Exchange, Pipeline
 
 _ME_RULE = PolicyRule("/.auth/me", "authenticated")
 

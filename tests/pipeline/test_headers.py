@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import pytest
 from multidict import CIMultiDict
 
-from sidecar.headers import (
+from sidecar.pipeline.headers import (
     SPOOFABLE_HEADERS,
     forwarded_headers,
     identity_headers,
@@ -17,7 +17,7 @@ from sidecar.headers import (
     request_id,
     strip_untrusted,
 )
-from sidecar.identity import Identity
+from sidecar.tokens.identity import Identity
 from tests.contract_headers import FAMILY_MEMBERS, FOREIGN, INJECTED
 
 COOKIE = "sidecar_session"

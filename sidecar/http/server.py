@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sidecar.app import admin_app_for, create_app
-from sidecar.http_server import SidecarRunner
+from sidecar.config.settings import Settings
+from sidecar.http.protocol_errors import SidecarRunner
 from sidecar.logging import configure_logging
-from sidecar.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +69,7 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
 
 
 def admin_app_draining(admin_app: web.Application) -> None:
-    from sidecar.admin import ADMIN_PROBES
+    from sidecar.http.admin import ADMIN_PROBES
 
     admin_app[ADMIN_PROBES].draining = True
 

@@ -11,10 +11,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.jwk import ECKey
 from structlog.testing import capture_logs
 
-from sidecar import assertion as assertion_module
-from sidecar.assertion import AssertionSigner
-from sidecar.identity import Identity
-from sidecar.settings import AssertionSettings, ConfigError, OidcSettings, SessionSettings, Settings
+from sidecar.config.settings import (
+    AssertionSettings,
+    ConfigError,
+    OidcSettings,
+    SessionSettings,
+    Settings,
+)
+from sidecar.tokens import assertion as assertion_module
+from sidecar.tokens.assertion import AssertionSigner
+from sidecar.tokens.identity import Identity
 
 PUBLIC_URL = "https://app.example.com"
 AUDIENCE = "http://127.0.0.1:3000"

@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from urllib.parse import unquote_to_bytes, urlsplit
 
+from sidecar.config.settings import PolicyRule
 from sidecar.errors import BadRequest
-from sidecar.identity import Identity
-from sidecar.settings import PolicyRule
+from sidecar.tokens.identity import Identity
 
 DEFAULT_RULE = PolicyRule("/", "authenticated")
 

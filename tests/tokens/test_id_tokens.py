@@ -14,10 +14,10 @@ from typing import Any
 import jwt
 import pytest
 
+from sidecar.config.settings import OidcSettings
 from sidecar.errors import BadRequest, InvalidToken
 from sidecar.oidc.jwks import SigningKey
-from sidecar.settings import OidcSettings
-from sidecar.tokens import MAX_TOKEN_BYTES, TokenValidator, at_hash
+from sidecar.tokens.id_tokens import MAX_TOKEN_BYTES, TokenValidator, at_hash
 from tests.app.forge import rsa_key
 
 ISSUER = "https://dex.example.com"

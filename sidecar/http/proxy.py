@@ -2,7 +2,7 @@
 
 Bodies are never buffered: the request body streams from the client socket into the upstream
 request, and the response body streams back chunk by chunk, with aiohttp's flow control giving
-backpressure both ways. Websocket upgrades are relayed by `sidecar.proxy_ws`.
+backpressure both ways. Websocket upgrades are relayed by `sidecar.http.websocket`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from sidecar import proxy_ws
 from sidecar.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
+from sidecar.http import websocket as proxy_ws
 
 # Headers aiohttp's client would otherwise invent: a proxy forwards what the client sent.
 # Accept-Encoding above all: the body is relayed undecoded, so the upstream must only compress

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from jwt.algorithms import ECAlgorithm
 from jwt.utils import base64url_encode
 
-from sidecar.identity import Identity
-from sidecar.settings import ConfigError, Settings
+from sidecar.config.settings import ConfigError, Settings
+from sidecar.tokens.identity import Identity
 
 ALGORITHM = "ES256"
 CACHE_MAX_ENTRIES = 10_000

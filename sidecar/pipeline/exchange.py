@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from multidict import CIMultiDict
 
+from sidecar.config.settings import PolicyRule
 from sidecar.errors import InvalidToken, LoginRequired, SidecarError, Unauthenticated
-from sidecar.identity import Identity
-from sidecar.settings import PolicyRule
+from sidecar.tokens.identity import Identity
 
 
 @dataclass(slots=True)

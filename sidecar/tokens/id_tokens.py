@@ -28,9 +28,9 @@ from typing import Any
 
 import jwt
 
+from sidecar.config.settings import OidcSettings
 from sidecar.errors import BadRequest, InvalidToken
 from sidecar.oidc.jwks import SigningKey
-from sidecar.settings import OidcSettings
 
 MAX_TOKEN_BYTES = 8192
 

@@ -1,4 +1,4 @@
-"""Reading and converting raw configuration for `sidecar.settings`.
+"""Reading and converting raw configuration for `sidecar.config.settings`.
 
 Two layers of raw values, the YAML file and the `SIDECAR_*` environment, are merged here (env
 wins, secrets may come from files) into a `Reader`. Each converter takes one raw value (a string
@@ -20,22 +20,30 @@ T = TypeVar("T")
 
 ENV_PREFIX = "SIDECAR_"
 CONFIG_ENV = "SIDECAR_CONFIG"
-SECTIONS = frozenset({"oidc", "session", "assertion", "headers", "log"})
+SECTIONS = frozenset(
+    {"oidc", "session", "assertion", "headers", "log", "token_exchange", "tracing"}
+)
 SECRET_KEYS = frozenset({"oidc.client_secret", "session.secret", "assertion.signing_key"})
 SCALAR_KEYS = frozenset(
     {
         *("oidc.issuer", "oidc.client_id", "oidc.client_secret", "oidc.scopes"),
         *("oidc.audiences", "oidc.algorithms", "oidc.leeway_s", "oidc.http_timeout_s"),
+        "oidc.end_session",
         *("public_url", "listen", "admin_listen", "upstream", "trusted_proxies"),
         *("session.secret", "session.redis_url", "session.redis_cluster"),
         *("session.cookie_name", "session.cookie_secure", "session.idle_ttl_s"),
         *("session.absolute_ttl_s", "session.refresh_margin_s", "session.store_timeout_s"),
+        *("session.cache_s", "session.min_replicas", "session.replica_wait_ms"),
         *("assertion.signing_key", "assertion.audience", "assertion.ttl_s"),
         *("headers.forward_token", "log.level", "log.format"),
         *("shutdown_grace_s", "workers", "upstream_connect_timeout_s", "upstream_timeout_s"),
+        *("token_exchange.audiences", "token_exchange.allowed_peers", "token_exchange.ttl_s"),
+        "tracing.enabled",
     }
 )
-POLICY_KEY = "policy"  # YAML only: a list of mappings, no env var
+# YAML only: lists of mappings, no env var.
+POLICY_KEY = "policy"
+YAML_ONLY_KEYS = frozenset({POLICY_KEY, "routes", "trusted_issuers"})
 _FILE_KEYS = frozenset(f"{key}_file" for key in SECRET_KEYS)
 _KNOWN_KEYS = SCALAR_KEYS | _FILE_KEYS
 
@@ -67,7 +75,13 @@ class Reader:
         self._values = values
         self._unreadable: set[str] = set()
         self.problems = problems
-        self.policy: object = values.pop(POLICY_KEY, None)
+        self.yaml_only: dict[str, object] = {
+            key: values.pop(key) for key in sorted(YAML_ONLY_KEYS) if key in values
+        }
+
+    @property
+    def policy(self) -> object:
+        return self.yaml_only.get(POLICY_KEY)
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{label(key)}: {message}")
@@ -188,10 +202,10 @@ def _flatten(document: dict[object, object], problems: list[str]) -> dict[str, o
         else:
             items = [(str(name), value)]
         for key, item in items:
-            if key == POLICY_KEY:
+            if key in YAML_ONLY_KEYS:
                 flat[key] = item
             elif key not in _KNOWN_KEYS:
-                hint = _suggest(key, sorted(_KNOWN_KEYS | {POLICY_KEY}))
+                hint = _suggest(key, sorted(_KNOWN_KEYS | YAML_ONLY_KEYS))
                 problems.append(f"{label(key)}: unknown key{hint}")
             elif item is not None:  # an explicit null means "not set"
                 flat[key] = item
@@ -205,9 +219,10 @@ def _read_env(environ: Mapping[str, str], problems: list[str]) -> dict[str, obje
             continue
         key = _ENV_TO_KEY.get(name)
         if key is None:
+            yaml_only = {env_name(key): key for key in YAML_ONLY_KEYS}
             hint = (
-                "; policy is YAML only"
-                if name == env_name(POLICY_KEY)
+                f"; {yaml_only[name]} is YAML only"
+                if name in yaml_only
                 else _suggest(name, sorted(_ENV_TO_KEY), ENV_PREFIX)
             )
             problems.append(f"{name}: unknown setting (no such key){hint}")
