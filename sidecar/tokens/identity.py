@@ -13,16 +13,24 @@ class Identity:
 
     sub: str
     expires_at: int
-    source: Literal["bearer", "session"]
+    source: Literal["bearer", "session", "exchanged"]
     email: str | None = None  # only when the token says email_verified: true
     name: str | None = None
     preferred_username: str | None = None
     groups: tuple[str, ...] = ()
     id_token: str = field(default="", repr=False)  # for headers.forward_token; never logged
+    # An exchanged token (CONTRACT "Service to service"): the `sub` of its outermost `act`,
+    # i.e. the public_url of the service calling on the user's behalf; None otherwise.
+    actor: str | None = None
+    # The whole `act` chain as the token carried it (RFC 8693 section 4.1), for nesting.
+    act: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
     def from_claims(
-        cls, claims: Mapping[str, Any], source: Literal["bearer", "session"], id_token: str
+        cls,
+        claims: Mapping[str, Any],
+        source: Literal["bearer", "session", "exchanged"],
+        id_token: str,
     ) -> Identity:
         groups = claims.get("groups") or ()
         if isinstance(groups, str):
