@@ -33,6 +33,8 @@ from sidecar.keys import (
     SETTINGS,
     SIGNER,
     STORE,
+    TOKEN_EXCHANGER,
+    TRUSTED_ISSUER_KEYS,
     UPSTREAM_HTTP,
     VERIFY_PIPELINE,
 )
@@ -58,7 +60,9 @@ from sidecar.sessions.store import SessionStore
 from sidecar.sessions.ticket import Sealer
 from sidecar.sessions.vault import SessionVault
 from sidecar.tokens.assertion import AssertionSigner
+from sidecar.tokens.exchange import TokenExchanger
 from sidecar.tokens.id_tokens import TokenValidator
+from sidecar.tokens.trusted_issuers import ExchangedTokenValidator, TrustedIssuerKeys
 
 # How long start-up waits for the provider before serving anyway (readiness says the rest).
 PROVIDER_STARTUP_WAIT_S = 5.0
@@ -79,21 +83,33 @@ def create_app(settings: Settings, *, store: SessionStore | None = None) -> web.
     )
     app[SETTINGS], app[METRICS] = settings, metrics
     app[SIGNER] = AssertionSigner.from_settings(settings, log)
-    app.cleanup_ctx.extend([_http_clients, _session_store(store), _oidc_provider, _pipelines])
-    _add_routes(app)
+    if settings.token_exchange.enabled:
+        app[TOKEN_EXCHANGER] = TokenExchanger(
+            settings.token_exchange,
+            public_url=settings.public_url,
+            signer=app[SIGNER],
+            on_result=lambda result: metrics.token_exchange.labels(result=result).inc(),
+        )
+    app.cleanup_ctx.extend(
+        [_http_clients, _session_store(store), _oidc_provider, _trusted_issuers, _pipelines]
+    )
+    _add_routes(app, token_exchange=settings.token_exchange.enabled)
     return app
 
 
 def admin_app_for(app: web.Application) -> web.Application:
     """The admin listener's app, probing the objects `app` owns."""
     probes = AdminProbes(
-        provider=lambda: app.get(PROVIDER), store=lambda: app.get(STORE), metrics=app[METRICS]
+        provider=lambda: app.get(PROVIDER),
+        store=lambda: app.get(STORE),
+        metrics=app[METRICS],
+        trusted_issuers=lambda: app.get(TRUSTED_ISSUER_KEYS),
     )
     return create_admin_app(probes)
 
 
-def _add_routes(app: web.Application) -> None:
-    app.router.add_routes(auth_handlers.routes())
+def _add_routes(app: web.Application, *, token_exchange: bool) -> None:
+    app.router.add_routes(auth_handlers.routes(token_exchange=token_exchange))
     # `(?s:...)`: the catch-alls also match a path whose decoded form holds a line break
     # (`%0a`), so that it reaches the pipeline's 400 instead of aiohttp's plain-text 404.
     app.router.add_route("*", "/.auth/{tail:(?s:.*)}", auth_handlers.unknown_auth_path)
@@ -154,6 +170,40 @@ async def _oidc_provider(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def _trusted_issuers(app: web.Application) -> AsyncIterator[None]:
+    """Other sidecars' keys (`trusted_issuers`): loaded in the background, never awaited at
+    start-up, so that sidecars trusting each other can start in any order."""
+    if not app[SETTINGS].trusted_issuers:
+        yield
+        return
+    metrics = app[METRICS]
+    keys = TrustedIssuerKeys(
+        app[PROVIDER_HTTP],
+        app[SETTINGS].trusted_issuers,
+        on_fetch=lambda issuer, result: metrics.trusted_issuer_jwks_fetch.labels(
+            issuer=issuer, result=result
+        ).inc(),
+    )
+    app[TRUSTED_ISSUER_KEYS] = keys
+    task = asyncio.create_task(keys.run(), name="trusted-issuer-keys")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _exchanged_validator(app: web.Application) -> ExchangedTokenValidator | None:
+    keys = app.get(TRUSTED_ISSUER_KEYS)
+    if keys is None:
+        return None
+    settings = app[SETTINGS]
+    return ExchangedTokenValidator(
+        keys, audience=settings.public_url, leeway_s=settings.oidc.leeway_s
+    )
+
+
 def _session_manager(
     app: web.Application, validator: TokenValidator, token_client: TokenClient
 ) -> SessionManager:
@@ -182,7 +232,7 @@ async def _pipelines(app: web.Application) -> AsyncIterator[None]:
     )
     sessions = _session_manager(app, validator, token_client)
     app[LOGIN_FLOW] = LoginFlow(settings, provider, token_client, validator, sessions)
-    authenticate = Authenticate(validator, sessions)
+    authenticate = Authenticate(validator, sessions, _exchanged_validator(app))
     if settings.upstream:
         upstream = UpstreamProxy(
             settings.upstream, app[UPSTREAM_HTTP], response_timeout_s=settings.upstream_timeout_s

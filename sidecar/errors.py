@@ -60,6 +60,27 @@ class Forbidden(SidecarError):
     error = "forbidden"
 
 
+class TokenExchangeRefused(SidecarError):
+    """RFC 8693 section 2.2.2: a refused token exchange is an RFC 6749 section 5.2 error
+    response: 400 with `error` one of `invalid_request`, `invalid_target`,
+    `unsupported_grant_type`."""
+
+    status = 400
+    headers = {"Cache-Control": "no-store"}
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class ExchangePeerRefused(Forbidden):
+    """`POST /.auth/token` from outside `token_exchange.allowed_peers` (RFC 6749 section 5.2
+    `unauthorized_client`: this caller may not use the grant)."""
+
+    error = "unauthorized_client"
+    headers = {"Cache-Control": "no-store"}
+
+
 class LoginFailed(SidecarError):
     """The login callback was refused: bad or replayed `state`, wrong `nonce`, provider error."""
 
@@ -98,6 +119,12 @@ class StoreUnavailable(DependencyUnavailable):
 
 class ProviderUnavailable(DependencyUnavailable):
     error = "provider_unavailable"
+
+
+class TrustedIssuerUnavailable(DependencyUnavailable):
+    """A trusted issuer's JWKS cannot be had: its tokens get 503 until it is back."""
+
+    error = "trusted_issuer_unavailable"
 
 
 class UpstreamUnavailable(SidecarError):

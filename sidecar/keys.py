@@ -13,6 +13,8 @@ from sidecar.pipeline.exchange import Pipeline
 from sidecar.pipeline.steps import Authenticate
 from sidecar.sessions.store import SessionStore
 from sidecar.tokens.assertion import AssertionSigner
+from sidecar.tokens.exchange import TokenExchanger
+from sidecar.tokens.trusted_issuers import TrustedIssuerKeys
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
@@ -25,3 +27,5 @@ PROXY_PIPELINE = web.AppKey("proxy_pipeline", Pipeline)
 VERIFY_PIPELINE = web.AppKey("verify_pipeline", Pipeline)
 AUTHENTICATE = web.AppKey("authenticate", Authenticate)
 LOGIN_FLOW = web.AppKey("login_flow", LoginFlow)
+TOKEN_EXCHANGER = web.AppKey("token_exchanger", TokenExchanger)
+TRUSTED_ISSUER_KEYS = web.AppKey("trusted_issuer_keys", TrustedIssuerKeys)

@@ -39,6 +39,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.token_exchange = Counter(
+            "sidecar_token_exchange",
+            "POST /.auth/token outcomes: ok, or the OAuth error code",
+            ["result"],
+            registry=self.registry,
+        )
+        self.trusted_issuer_jwks_fetch = Counter(
+            "sidecar_trusted_issuer_jwks_fetch",
+            "JWKS fetches of trusted issuers (other sidecars) by issuer and result",
+            ["issuer", "result"],
+            registry=self.registry,
+        )
+
     def observe_request(self, decision: str, duration_s: float) -> None:
         self.requests.labels(decision=decision).inc()
         self.request_duration.observe(duration_s)

@@ -8,7 +8,7 @@ from aiohttp import web
 from sidecar.config.settings import PolicyRule
 from sidecar.errors import NotFound, Unauthenticated
 from sidecar.http.middleware import DECISION, REQUEST_ID, SUBJECT, TRUSTED_PEER
-from sidecar.keys import AUTHENTICATE, LOGIN_FLOW, SIGNER, VERIFY_PIPELINE
+from sidecar.keys import AUTHENTICATE, LOGIN_FLOW, SIGNER, TOKEN_EXCHANGER, VERIFY_PIPELINE
 from sidecar.pipeline.exchange import Exchange, Pipeline
 
 _ME_RULE = PolicyRule("/.auth/me", "authenticated")
@@ -56,6 +56,13 @@ async def me(request: web.Request) -> web.StreamResponse:
     return web.json_response(exchange.identity.public_view(), headers={"Cache-Control": "no-store"})
 
 
+async def token(request: web.Request) -> web.StreamResponse:
+    """RFC 8693 token exchange (CONTRACT "Service to service"); routed only when
+    `token_exchange.audiences` is set, else it is an unknown `/.auth` path."""
+    request[DECISION][0] = "token_exchange"
+    return await request.app[TOKEN_EXCHANGER].answer(request)
+
+
 async def unknown_auth_path(request: web.Request) -> web.StreamResponse:
     request[DECISION][0] = "auth_endpoint"
     raise NotFound()
@@ -76,8 +83,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
     return await request.app[LOGIN_FLOW].logout(request)
 
 
-def routes() -> list[web.RouteDef]:
+def routes(*, token_exchange: bool = False) -> list[web.RouteDef]:
+    exchange = [web.post("/.auth/token", token)] if token_exchange else []
     return [
+        *exchange,
         web.get("/.auth/verify", verify),
         web.get("/.auth/jwks", jwks),
         web.get("/.auth/me", me),

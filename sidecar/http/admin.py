@@ -10,19 +10,28 @@ from sidecar.errors import StoreUnavailable
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.sessions.store import SessionStore
+from sidecar.tokens.trusted_issuers import TrustedIssuerKeys
 
 ProviderGetter = Callable[[], OidcProvider | None]
 StoreGetter = Callable[[], SessionStore | None]
+TrustedIssuersGetter = Callable[[], TrustedIssuerKeys | None]
 
 
 class AdminProbes:
     """What readiness checks, reached through getters because the main app owns the objects
     and creates them in its own start-up."""
 
-    def __init__(self, provider: ProviderGetter, store: StoreGetter, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        provider: ProviderGetter,
+        store: StoreGetter,
+        metrics: Metrics,
+        trusted_issuers: TrustedIssuersGetter = lambda: None,
+    ) -> None:
         self.provider = provider
         self.store = store
         self.metrics = metrics
+        self.trusted_issuers = trusted_issuers
         self.draining = False  # set on SIGTERM: readiness fails so traffic moves elsewhere
 
     async def readiness(self) -> dict[str, bool]:
@@ -57,11 +66,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    checks = await request.app[ADMIN_PROBES].readiness()
+    probes = request.app[ADMIN_PROBES]
+    checks = await probes.readiness()
     missing = sorted(name for name, ok in checks.items() if not ok)
-    if missing:
-        return web.json_response({"status": "not_ready", "missing": missing}, status=503)
-    return web.json_response({"status": "ready"})
+    body: dict[str, object] = {"status": "not_ready", "missing": missing} if missing else {}
+    body = body or {"status": "ready"}
+    # Other sidecars' keys are reported, never required: a caller that is down must not take
+    # this service out of rotation for its own users (docs/service-to-service.md).
+    trusted = probes.trusted_issuers()
+    if trusted is not None:
+        body["trusted_issuer_keys"] = trusted.readiness()
+    return web.json_response(body, status=503 if missing else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ SPOOFABLE_HEADERS: frozenset[str] = frozenset(
         "x-auth-name",
         "x-auth-groups",
         "x-auth-assertion",
+        "x-auth-actor",
         "x-credential-identifier",
         "x-forwarded-user",
         "x-forwarded-email",
@@ -184,6 +185,7 @@ def identity_headers(identity: Identity, assertion: str) -> list[tuple[str, str]
         ("X-Auth-Groups", _groups_value(identity.groups)),
         ("X-Credential-Identifier", identity.sub),
         ("X-Auth-Assertion", assertion),
+        ("X-Auth-Actor", identity.actor),  # an exchanged token's calling service
     ]
     out: list[tuple[str, str]] = []
     for name, value in pairs:

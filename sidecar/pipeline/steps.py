@@ -16,6 +16,7 @@ from sidecar.pipeline.policy import Policy, normalize_path
 from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.id_tokens import TokenValidator
 from sidecar.tokens.identity import Identity
+from sidecar.tokens.trusted_issuers import ExchangedTokenValidator
 
 _BEARER = "bearer "
 
@@ -75,9 +76,15 @@ class Authenticate:
     """Bearer token first, then the session cookie. On a public path a bad credential is not an
     error (the request goes on anonymous); elsewhere it is kept for `Authorize` to answer."""
 
-    def __init__(self, validator: TokenValidator, sessions: SessionAuthenticator | None) -> None:
+    def __init__(
+        self,
+        validator: TokenValidator,
+        sessions: SessionAuthenticator | None,
+        exchanged: ExchangedTokenValidator | None = None,
+    ) -> None:
         self._validator = validator
         self._sessions = sessions
+        self._exchanged = exchanged  # None: no `trusted_issuers`
 
     async def __call__(self, exchange: Exchange) -> None:
         try:
@@ -89,11 +96,18 @@ class Authenticate:
     async def _identify(self, request: web.Request) -> Identity | None:
         token = bearer_token(request)
         if token is not None:
-            claims = await self._validator.validate_bearer(token)
-            return Identity.from_claims(claims, "bearer", token)
+            return await self._bearer_identity(token)
         if self._sessions is not None:
             return await self._sessions.identity_for(request)
         return None
+
+    async def _bearer_identity(self, token: str) -> Identity:
+        """The unverified `iss` only picks the validator (a trusted issuer's, CONTRACT "Service
+        to service", or the provider's); the one picked checks everything, signature first."""
+        if self._exchanged is not None and self._exchanged.claims_trusted_issuer(token):
+            return await self._exchanged.identity(token)
+        claims = await self._validator.validate_bearer(token)
+        return Identity.from_claims(claims, "bearer", token)
 
 
 class Authorize:

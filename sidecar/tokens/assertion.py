@@ -30,7 +30,7 @@ CACHE_MAX_ENTRIES = 10_000
 # one with at least 3/4 of `ttl_s` left (unless the identity itself expires sooner).
 REUSE_FRACTION = 0.25
 
-_CacheKey = tuple[str, str | None, str | None, tuple[str, ...], int]
+_CacheKey = tuple[str, str | None, str | None, tuple[str, ...], int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,7 @@ class AssertionSigner:
             identity.name,
             identity.groups,
             identity.expires_at,
+            _act_key(identity),
         )
         cached = self._cache.get(key)
         if cached is not None and cached.iat <= now < cached.reuse_until:
@@ -119,11 +120,22 @@ class AssertionSigner:
             claims["email"] = identity.email
         if identity.name is not None:
             claims["name"] = identity.name
+        if identity.act is not None:
+            # CONTRACT "Service to service": an exchanged identity keeps its `act` chain, so a
+            # further exchange nests it (RFC 8693 section 4.1).
+            claims["act"] = dict(identity.act)
         token = jwt.encode(
             claims, self._signing_key, algorithm=ALGORITHM, headers={"kid": self._kid}
         )
         self._remember(key, _Cached(token, now, min(now + self._reuse_s, exp)), now)
         return token
+
+    def sign_claims(self, claims: dict[str, Any], *, typ: str) -> str:
+        """`claims` signed as they are with the current key, header `typ` set (RFC 8725
+        section 3.11): the exchanged tokens of `sidecar/tokens/exchange.py`."""
+        return jwt.encode(
+            claims, self._signing_key, algorithm=ALGORITHM, headers={"kid": self._kid, "typ": typ}
+        )
 
     def jwks(self) -> dict[str, Any]:
         """`{"keys": [...]}`: every configured public key, with `kid`, `alg` and `use`."""
@@ -139,6 +151,10 @@ class AssertionSigner:
                 break
             del self._cache[oldest_key]
         self._cache[key] = entry
+
+
+def _act_key(identity: Identity) -> str:
+    return "" if identity.act is None else json.dumps(identity.act, sort_keys=True)
 
 
 def _public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:

@@ -92,7 +92,7 @@ class TokenValidator:
         return claims
 
     async def _verify(self, token: str) -> dict[str, Any]:
-        header = _compact_jws_header(token)
+        header = compact_jws_header(token)
         algorithm = header.get("alg")
         if algorithm not in self._oidc.algorithms:
             raise InvalidToken("algorithm not allowed")
@@ -118,7 +118,7 @@ class TokenValidator:
             raise InvalidToken(type(exc).__name__) from exc
         except OverflowError as exc:  # pyjwt's int() of an `exp` of JSON `Infinity` / 1e400
             raise InvalidToken("time claim out of range") from exc
-        _check_numeric_dates(claims)
+        check_numeric_dates(claims)
         self._check_azp(claims)
         sub = claims["sub"]
         if not isinstance(sub, str) or not sub or not sub.isprintable() or len(sub) > 255:
@@ -136,7 +136,7 @@ class TokenValidator:
             raise InvalidToken("azp not accepted")
 
 
-def _check_numeric_dates(claims: dict[str, Any]) -> None:
+def check_numeric_dates(claims: dict[str, Any]) -> None:
     """RFC 7519 section 2: `exp`, `iat`, `nbf` are JSON numbers. pyjwt accepts anything
     `int()` takes (the string "9999999999"), which later arithmetic on `exp` cannot."""
     for name in ("exp", "iat", "nbf"):
@@ -150,7 +150,7 @@ def check_token_size(token: str) -> None:
         raise BadRequest("token too large")
 
 
-def _compact_jws_header(token: str) -> dict[str, Any]:
+def compact_jws_header(token: str) -> dict[str, Any]:
     if token.count(".") != 2:
         raise InvalidToken("not a compact JWS")  # JWE has five segments
     if not _COMPACT_JWS.fullmatch(token):
