@@ -1,10 +1,13 @@
 """`make demo`: the whole login on this machine, no cluster.
 
 Starts the test OpenID provider (`tests/provider`, Dex-like, with `admin-dex@example.com` /
-`password`), a Redis of its own when `redis-server` exists (else the in-memory store), a page
-that shows who you are (`scripts/demo_upstream.py`), and the sidecar itself as
-`python -m sidecar --config FILE`; prints the URL to open; stops everything on Ctrl-C
-(SIGINT) or SIGTERM. Run as `.venv/bin/python -m scripts.demo [--sidecar-port N ...]`; a port
+`password`), a Redis of its own when `redis-server` exists (else the in-memory store), and two
+services, each an upstream page (`scripts/demo_upstream.py`) behind its own sidecar
+(`python -m sidecar --config FILE`). The first service's page calls the second on the user's
+behalf: it exchanges its `X-Auth-Assertion` at its sidecar's `POST /.auth/token` and calls the
+second sidecar with the token (CONTRACT "Service to service"), then shows what the second
+service saw, actor included. Prints the URL to open; stops everything on Ctrl-C (SIGINT) or
+SIGTERM. Run as `.venv/bin/python -m scripts.demo [--sidecar-port N ...]`; a port
 of 0, or a default that is taken, means any free port.
 """
 
@@ -26,11 +29,19 @@ from typing import Any, NoReturn
 
 import yaml
 
-from scripts.demo_upstream import AssertionCheck, start_upstream
+from scripts.demo_upstream import AssertionCheck, Downstream, start_upstream
 from tests.fixtures.procs import ProcessStartError, start_process, stop_process
 from tests.fixtures.provider import PROVIDER_DIR, USERS, OidcProvider
 
-DEFAULT_PORTS = {"sidecar": 4180, "admin": 4181, "upstream": 4182, "provider": 5556}
+DEFAULT_PORTS = {
+    "sidecar": 4180,
+    "admin": 4181,
+    "upstream": 4182,
+    "provider": 5556,
+    "second-sidecar": 4183,
+    "second-admin": 4184,
+    "second-upstream": 4185,
+}
 LOOPBACK = "127.0.0.1"
 
 
@@ -38,6 +49,8 @@ LOOPBACK = "127.0.0.1"
 class Stack:
     url: str
     upstream_port: int
+    second_url: str
+    second_upstream_port: int
     provider: OidcProvider
     redis_url: str | None
     workdir: Path
@@ -79,14 +92,19 @@ def start_redis(workdir: Path, cleanup: contextlib.ExitStack) -> str | None:
     return f"redis://{LOOPBACK}:{port}/0"
 
 
-def sidecar_config(stack: Stack, provider: OidcProvider, ports: dict[str, int]) -> dict[str, Any]:
-    upstream = f"http://{LOOPBACK}:{stack.upstream_port}"
-    session: dict[str, Any] = {"redis_url": stack.redis_url} if stack.redis_url else {}
+def sidecar_config(
+    provider: OidcProvider, redis_url: str | None, url: str, ports: dict[str, int], prefix: str
+) -> dict[str, Any]:
+    """One service's sidecar; `prefix` is "" for the first service, "second-" for the second."""
+    upstream = f"http://{LOOPBACK}:{ports[prefix + 'upstream']}"
+    session: dict[str, Any] = {"redis_url": redis_url} if redis_url else {}
+    if prefix:  # both sidecars live on 127.0.0.1, where cookies ignore the port
+        session["cookie_name"] = "second_session"
     return {
         "oidc": {"issuer": provider.issuer, "client_id": provider.client_id},
-        "public_url": stack.url,
-        "listen": f"{LOOPBACK}:{ports['sidecar']}",
-        "admin_listen": f"{LOOPBACK}:{ports['admin']}",
+        "public_url": url,
+        "listen": f"{LOOPBACK}:{ports[prefix + 'sidecar']}",
+        "admin_listen": f"{LOOPBACK}:{ports[prefix + 'admin']}",
         "upstream": upstream,
         "assertion": {"audience": upstream},
         "session": session,
@@ -99,6 +117,25 @@ def sidecar_config(stack: Stack, provider: OidcProvider, ports: dict[str, int]) 
     }
 
 
+def start_sidecar(
+    stack: Stack, name: str, config: dict[str, Any], cleanup: contextlib.ExitStack
+) -> None:
+    path = stack.workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    # The secrets go by environment (env wins over the file), never into a file on disk.
+    env = dict(os.environ)
+    env["SIDECAR_OIDC_CLIENT_SECRET"] = stack.provider.client_secret
+    env["SIDECAR_SESSION_SECRET"] = secrets.token_urlsafe(32)  # as `auth-sidecar gen-secret`
+    process, _ = start_process(
+        [sys.executable, "-m", "sidecar", "--config", str(path)],
+        log_path=stack.workdir / f"{name}.log",
+        ready=lambda line: '"serving"' in line,
+        timeout_s=30,
+        env=env,
+    )
+    cleanup.callback(stop_process, process)
+
+
 def start_stack(workdir: Path, wanted: dict[str, int], cleanup: contextlib.ExitStack) -> Stack:
     ports = {name: pick_port(port) for name, port in wanted.items()}
     provider = OidcProvider(workdir)
@@ -108,24 +145,18 @@ def start_stack(workdir: Path, wanted: dict[str, int], cleanup: contextlib.ExitS
     stack = Stack(
         url=f"http://{LOOPBACK}:{ports['sidecar']}",
         upstream_port=ports["upstream"],
+        second_url=f"http://{LOOPBACK}:{ports['second-sidecar']}",
+        second_upstream_port=ports["second-upstream"],
         provider=provider,
         redis_url=start_redis(workdir, cleanup),
         workdir=workdir,
     )
-    config = workdir / "sidecar.yaml"
-    config.write_text(yaml.safe_dump(sidecar_config(stack, provider, ports), sort_keys=False))
-    # The secrets go by environment (env wins over the file), never into a file on disk.
-    env = dict(os.environ)
-    env["SIDECAR_OIDC_CLIENT_SECRET"] = provider.client_secret
-    env["SIDECAR_SESSION_SECRET"] = secrets.token_urlsafe(32)  # as `auth-sidecar gen-secret`
-    process, _ = start_process(
-        [sys.executable, "-m", "sidecar", "--config", str(config)],
-        log_path=workdir / "sidecar.log",
-        ready=lambda line: '"serving"' in line,
-        timeout_s=30,
-        env=env,
-    )
-    cleanup.callback(stop_process, process)
+    first = sidecar_config(provider, stack.redis_url, stack.url, ports, "")
+    first["token_exchange"] = {"audiences": stack.second_url}  # it may call the second
+    second = sidecar_config(provider, stack.redis_url, stack.second_url, ports, "second-")
+    second["trusted_issuers"] = [{"issuer": stack.url, "jwks_url": stack.url + "/.auth/jwks"}]
+    start_sidecar(stack, "second-sidecar", second, cleanup)
+    start_sidecar(stack, "sidecar", first, cleanup)
     return stack
 
 
@@ -141,6 +172,7 @@ auth-sidecar demo is running.
   Log in as:   {USERS[0].email} / {USERS[0].password}  (groups: {", ".join(USERS[0].groups)})
   Others:
 {users}
+  Second:      {stack.second_url}/ (the first service calls it on your behalf)
   Provider:    {stack.provider.issuer}
   Sessions:    {store}
   Logs:        {stack.workdir}
@@ -153,18 +185,26 @@ async def serve(stack: Stack) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    check = AssertionCheck(
-        jwks_url=stack.url + "/.auth/jwks",
-        issuer=stack.url,
-        audience=f"http://{LOOPBACK}:{stack.upstream_port}",
+    first_upstream = f"http://{LOOPBACK}:{stack.upstream_port}"
+    second_upstream = f"http://{LOOPBACK}:{stack.second_upstream_port}"
+    first = AssertionCheck(
+        jwks_url=stack.url + "/.auth/jwks", issuer=stack.url, audience=first_upstream
     )
-    runner = await start_upstream(check, stack.upstream_port)
+    second = AssertionCheck(
+        jwks_url=stack.second_url + "/.auth/jwks", issuer=stack.second_url, audience=second_upstream
+    )
+    downstream = Downstream(token_url=stack.url + "/.auth/token", url=stack.second_url)
+    runners = [
+        await start_upstream(first, stack.upstream_port, downstream),
+        await start_upstream(second, stack.second_upstream_port),
+    ]
     try:
         print(banner(stack), flush=True)
         await stop.wait()
         print("stopping...", flush=True)
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
 
 
 def _interrupt(signum: int, frame: object) -> NoReturn:
@@ -180,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
-    wanted = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
+    wanted = {name: getattr(args, f"{name}_port".replace("-", "_")) for name in DEFAULT_PORTS}
     signal.signal(signal.SIGTERM, _interrupt)
     with (
         tempfile.TemporaryDirectory(prefix="auth-sidecar-demo-") as tmp,

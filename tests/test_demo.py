@@ -1,5 +1,7 @@
 """`make demo` works: one command starts the stack, a login through the provider's forms lands
-on the who-am-I page with a verified assertion, and Ctrl-C leaves no process behind."""
+on the who-am-I page with a verified assertion, the first service calls the second on the
+user's behalf (the second sees the user, and the first service as the actor), and Ctrl-C
+leaves no process behind."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import aiohttp
 import psutil
 import pytest
 
+from scripts.demo import DEFAULT_PORTS as DEMO_PORTS
 from tests.fixtures.oidc_flow import complete_login
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +32,7 @@ class Demo:
 
     def __init__(self) -> None:
         ports: list[str] = []
-        for name in ("sidecar", "admin", "upstream", "provider"):
+        for name in DEMO_PORTS:
             ports += [f"--{name}-port", "0"]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "scripts.demo", *ports],
@@ -108,14 +111,19 @@ async def test_demo_logs_in_and_stops_cleanly(demo, stop_signal):
     children = demo.children()
     names = " ".join(" ".join(child.cmdline()) for child in children)
     assert "provider.mjs" in names
-    assert "-m sidecar" in names
-    assert len(children) >= 2
+    assert names.count("-m sidecar") == 2  # one per service
+    assert len(children) >= 3
 
     page = await log_in_and_read_page(url)
     assert "Hello, Admin Dex" in page
     assert "admin-dex@example.com" in page
     assert '<span id="assertion">verified</span>' in page
     assert "admins,devs" in page
+    # The second service, called by the first with an exchanged token: the user, and the
+    # first service's sidecar as the actor.
+    assert f'<span id="actor">{url}</span>' in page
+    assert '<span id="second-assertion">verified</span>' in page
+    assert "It sees you as <b>Admin Dex</b>" in page
 
     demo.process.send_signal(stop_signal)
     assert demo.process.wait(timeout=30) == 0
