@@ -11,6 +11,7 @@ INJECTED = [
     "X-Auth-Groups",
     "X-Auth-Assertion",
     "X-Credential-Identifier",
+    "X-Auth-Actor",  # only for an exchanged token (CONTRACT "Service to service")
 ]
 
 # Other systems' identity headers the contract names one by one.

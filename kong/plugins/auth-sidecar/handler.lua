@@ -29,7 +29,7 @@ local MAX_HEADERS = 1000
 -- What the sidecar answers with on 200 and Kong copies into the upstream request.
 local IDENTITY_HEADERS = {
   "X-Auth-Subject", "X-Auth-Email", "X-Auth-Username", "X-Auth-Name", "X-Auth-Groups",
-  "X-Auth-Assertion", "X-Credential-Identifier",
+  "X-Auth-Assertion", "X-Credential-Identifier", "X-Auth-Actor",
 }
 
 -- The contract's list of spoofable identity headers (the sidecar's own and other systems').
