@@ -91,7 +91,7 @@ def create_app(settings: Settings, *, store: SessionStore | None = None) -> web.
             on_result=lambda result: metrics.token_exchange.labels(result=result).inc(),
         )
     app.cleanup_ctx.extend(
-        [_http_clients, _session_store(store), _oidc_provider, _trusted_issuers, _pipelines]
+        [_http_clients, _session_store(store), _trusted_issuers, _oidc_provider, _pipelines]
     )
     _add_routes(app, token_exchange=settings.token_exchange.enabled)
     return app
