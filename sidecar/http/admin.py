@@ -69,8 +69,9 @@ async def readyz(request: web.Request) -> web.Response:
     probes = request.app[ADMIN_PROBES]
     checks = await probes.readiness()
     missing = sorted(name for name, ok in checks.items() if not ok)
-    body: dict[str, object] = {"status": "not_ready", "missing": missing} if missing else {}
-    body = body or {"status": "ready"}
+    body: dict[str, object] = (
+        {"status": "not_ready", "missing": missing} if missing else {"status": "ready"}
+    )
     # Other sidecars' keys are reported, never required: a caller that is down must not take
     # this service out of rotation for its own users (docs/service-to-service.md).
     trusted = probes.trusted_issuers()
