@@ -60,7 +60,9 @@ async def token(request: web.Request) -> web.StreamResponse:
     """RFC 8693 token exchange (CONTRACT "Service to service"); routed only when
     `token_exchange.audiences` is set, else it is an unknown `/.auth` path."""
     request[DECISION][0] = "token_exchange"
-    return await request.app[TOKEN_EXCHANGER].answer(request)
+    response, subject = await request.app[TOKEN_EXCHANGER].answer(request)
+    request[SUBJECT][0] = subject
+    return response
 
 
 async def unknown_auth_path(request: web.Request) -> web.StreamResponse:

@@ -60,6 +60,21 @@ class ExchangeRequest:
     audience: str
 
 
+@dataclass(frozen=True, slots=True)
+class Issued:
+    token: str
+    claims: dict[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        """RFC 8693 section 2.2.1."""
+        return {
+            "access_token": self.token,
+            "issued_token_type": JWT_TOKEN_TYPE,
+            "token_type": "N_A",  # not an OAuth access token: a JWT for one service
+            "expires_in": self.claims["exp"] - self.claims["iat"],
+        }
+
+
 def parse_request(form: Mapping[str, list[str]]) -> ExchangeRequest:
     """RFC 8693 section 2.1 parameters, or `TokenExchangeRefused`."""
     grant_type = _single(form, "grant_type")
@@ -134,20 +149,21 @@ class TokenExchanger:
         self._on_result = on_result
         self._clock = clock
 
-    async def answer(self, request: web.Request) -> web.Response:
-        """The whole endpoint: peer, form, exchange; every outcome counted by result."""
+    async def answer(self, request: web.Request) -> tuple[web.Response, str]:
+        """The whole endpoint: peer, form, exchange; every outcome counted by result. Returns
+        the response and the subject's `sub`, for the request's log line."""
         try:
             if not is_trusted_peer(request.remote, self._settings.allowed_peers):
                 raise ExchangePeerRefused()
-            body = self.exchange(parse_request(await read_form(request)))
+            issued = self.exchange(parse_request(await read_form(request)))
         except (TokenExchangeRefused, ExchangePeerRefused) as refused:
             self._on_result(refused.error)
             raise
         self._on_result("ok")
-        return web.json_response(body, headers=_NO_STORE)
+        return web.json_response(issued.body(), headers=_NO_STORE), issued.claims["sub"]
 
-    def exchange(self, wanted: ExchangeRequest) -> dict[str, Any]:
-        """The RFC 8693 section 2.2.1 response body for a parsed request."""
+    def exchange(self, wanted: ExchangeRequest) -> Issued:
+        """The token for a parsed request, or `TokenExchangeRefused`."""
         audience = wanted.audience.rstrip("/")
         if audience not in self._audiences:
             log.info("token_exchange_refused", reason="audience not allowed")
@@ -158,13 +174,7 @@ class TokenExchanger:
             log.info("token_exchange_refused", reason=f"subject token: {exc}")
             raise TokenExchangeRefused("invalid_request") from exc
         claims = self._claims_for(subject, audience)
-        token = self._signer.sign_claims(claims, typ=EXCHANGED_TOKEN_TYP)
-        return {
-            "access_token": token,
-            "issued_token_type": JWT_TOKEN_TYPE,
-            "token_type": "N_A",  # RFC 8693 section 2.2.1: not an OAuth access token
-            "expires_in": claims["exp"] - claims["iat"],
-        }
+        return Issued(self._signer.sign_claims(claims, typ=EXCHANGED_TOKEN_TYP), claims)
 
     def _claims_for(self, subject: dict[str, Any], audience: str) -> dict[str, Any]:
         now = int(self._clock())

@@ -8,6 +8,7 @@ service, and calls the next sidecar with the token.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ import jwt
 from tests.app.calls import call, upstream_headers
 from tests.app.conftest import ADMIN, bearer
 from tests.fixtures.ports import free_port
-from tests.fixtures.sidecar import base_config, merge
+from tests.fixtures.sidecar import SpawnedSidecar, base_config, merge
 from tests.tokens.exchange_stack import (
     Service,
     exchange,
@@ -33,15 +34,15 @@ HTML = {"Accept": "text/html"}
 
 def spawn_service(
     spawn_sidecar: Callable[..., Any], provider: Any, redis_url: str, service: Service, **kw: Any
-) -> str:
-    """`auth-sidecar` as its own process for `service`; returns its admin URL."""
+) -> SpawnedSidecar:
+    """`auth-sidecar` as its own process for `service`."""
     port = int(service.url.rsplit(":", 1)[1])
     config = merge(
         base_config(provider, port, free_port(), service.echo.url),
         merge(service_config(service, **kw), {"session": {"redis_url": redis_url}}),
     )
-    admin_url: str = spawn_sidecar(config, name=service.name).admin_url
-    return admin_url
+    spawned: SpawnedSidecar = spawn_sidecar(config, name=service.name)
+    return spawned
 
 
 async def session_login(base: str, provider: Any, cookie_name: str) -> str:
@@ -72,12 +73,13 @@ async def test_a_calls_b_calls_c_as_the_user(
 ):
     a, b, c = [await new_service(name, aiohttp_server) for name in "abc"]
 
-    def spawn(service: Service, **kw: Any) -> str:
+    def spawn(service: Service, **kw: Any) -> SpawnedSidecar:
         return spawn_service(spawn_sidecar, fresh_provider, redis_standalone.url, service, **kw)
 
     spawn(c, trusts=[b])
-    b_admin = spawn(b, trusts=[a], audiences=[c])
-    a_admin = spawn(a, audiences=[b])
+    b_admin = spawn(b, trusts=[a], audiences=[c]).admin_url
+    a_process = spawn(a, audiences=[b])
+    a_admin = a_process.admin_url
 
     # The user signs in at A (a Redis session); A's app gets the user's assertion.
     cookie = await session_login(a.url, fresh_provider, "session_a")
@@ -137,3 +139,14 @@ async def test_a_calls_b_calls_c_as_the_user(
     assert f'sidecar_trusted_issuer_jwks_fetch_total{{issuer="{a.url}",result="ok"}}' in b_metrics
     ready = (await call(b_admin + "/readyz")).json()
     assert ready == {"status": "ready", "trusted_issuer_keys": {a.url: True}}
+
+    # A's log: the exchange is one request line naming the user; no token is ever logged.
+    lines = [json.loads(line) for line in a_process.log_path.read_text().splitlines()
+             if line.startswith("{")]  # fmt: skip
+    exchanges = [line for line in lines if line.get("decision") == "token_exchange"]
+    assert [(line["path"], line["status"], line["sub"]) for line in exchanges] == [
+        ("/.auth/token", 200, user_sub)
+    ]
+    log_text = a_process.log_path.read_text()
+    for token in (seen_a["X-Auth-Assertion"], body["access_token"]):
+        assert token.rsplit(".", 1)[1] not in log_text

@@ -78,8 +78,8 @@ def form(**values: str) -> dict[str, list[str]]:
 
 def test_issued_token_carries_the_user_and_names_this_sidecar_as_actor():
     own = signer()
-    body = exchanger(own).exchange(ExchangeRequest(own.sign(user()), B))
-    token = body["access_token"]
+    issued = exchanger(own).exchange(ExchangeRequest(own.sign(user()), B))
+    token, body = issued.token, issued.body()
     assert jwt.get_unverified_header(token)["typ"] == EXCHANGED_TOKEN_TYP
     claims = verified(own, token, B)
     assert set(claims) == {
@@ -108,7 +108,7 @@ def test_issued_token_carries_the_user_and_names_this_sidecar_as_actor():
 def test_every_exchange_has_its_own_jti():
     own = signer()
     subject = own.sign(user())
-    tokens = [exchanger(own).exchange(ExchangeRequest(subject, B))["access_token"] for _ in "ab"]
+    tokens = [exchanger(own).exchange(ExchangeRequest(subject, B)).token for _ in "ab"]
     assert verified(own, tokens[0], B)["jti"] != verified(own, tokens[1], B)["jti"]
 
 
@@ -117,7 +117,7 @@ def test_an_exchanged_identitys_assertion_keeps_act_and_the_next_exchange_nests_
     came_via_x = user(actor="https://x.example.com", act={"sub": "https://x.example.com"})
     assertion = own.sign(came_via_x)
     assert verified(own, assertion, UPSTREAM)["act"] == {"sub": "https://x.example.com"}
-    token = exchanger(own).exchange(ExchangeRequest(assertion, B))["access_token"]
+    token = exchanger(own).exchange(ExchangeRequest(assertion, B)).token
     assert verified(own, token, B)["act"] == {"sub": A, "act": {"sub": "https://x.example.com"}}
 
 
@@ -146,9 +146,7 @@ def test_lifetime_is_the_shorter_of_ttl_s_and_the_subject(ttl_s, left):
     own = signer()
     now = int(time.time())
     subject = own.sign(user(expires_at=now + left))  # the assertion ends with the identity
-    claims = verified(
-        own, exchanger(own, ttl_s).exchange(ExchangeRequest(subject, B))["access_token"], B
-    )
+    claims = verified(own, exchanger(own, ttl_s).exchange(ExchangeRequest(subject, B)).token, B)
     subject_exp = jwt.decode(subject, options={"verify_signature": False})["exp"]
     assert claims["exp"] == min(claims["iat"] + ttl_s, subject_exp)
 
@@ -169,7 +167,7 @@ def test_verifier_refuses_another_issuer_and_an_exchanged_token():
     with pytest.raises(InvalidToken):
         OwnAssertionVerifier(signer(key), issuer=A).verify(other.sign(user()))
     own = signer(key)
-    exchanged = exchanger(own).exchange(ExchangeRequest(own.sign(user()), B))["access_token"]
+    exchanged = exchanger(own).exchange(ExchangeRequest(own.sign(user()), B)).token
     with pytest.raises(InvalidToken):
         OwnAssertionVerifier(own, issuer=A).verify(exchanged)
 
