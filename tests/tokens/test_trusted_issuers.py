@@ -157,3 +157,18 @@ def test_unverified_issuer_of_garbage_is_none(token):
 def test_unverified_issuer_reads_only_iss():
     payload = base64.urlsafe_b64encode(json.dumps({"iss": ME}).encode()).decode().rstrip("=")
     assert unverified_issuer(f"e30.{payload}.sig") == ME
+
+
+def _token_with_payload(payload: bytes) -> str:
+    return "e30." + base64.urlsafe_b64encode(payload).decode().rstrip("=") + ".sig"
+
+
+async def test_routing_reads_the_top_level_iss_only(issuer, validator):
+    assert validator.claims_trusted_issuer(issuer.token())
+    dex = {"iss": "https://dex.example.com", "act": {"iss": issuer.url}, "name": issuer.url}
+    assert not validator.claims_trusted_issuer(_token_with_payload(json.dumps(dex).encode()))
+    # An escaped spelling of a trusted `iss` goes to the provider's validator (which refuses
+    # it): no sidecar signs one.
+    escaped = json.dumps({"iss": issuer.url}).replace("/", "\\/").encode()
+    assert json.loads(escaped)["iss"] == issuer.url
+    assert not validator.claims_trusted_issuer(_token_with_payload(escaped))
