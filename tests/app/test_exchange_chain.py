@@ -8,6 +8,7 @@ service, and calls the next sidecar with the token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -18,12 +19,16 @@ import jwt
 from tests.app.calls import call, upstream_headers
 from tests.app.conftest import ADMIN, bearer
 from tests.fixtures.ports import free_port
+from tests.fixtures.procs import stop_process
 from tests.fixtures.sidecar import SpawnedSidecar, base_config, merge
 from tests.tokens.exchange_stack import (
     Service,
     exchange,
     exchange_form,
+    kid_for,
+    new_key,
     new_service,
+    pem_of,
     post_token,
     service_config,
     unverified,
@@ -150,3 +155,57 @@ async def test_a_calls_b_calls_c_as_the_user(
     log_text = a_process.log_path.read_text()
     for token in (seen_a["X-Auth-Assertion"], body["access_token"]):
         assert token.rsplit(".", 1)[1] not in log_text
+
+
+async def test_b_follows_a_key_rotation_at_a(
+    aiohttp_server, spawn_sidecar, fresh_provider, redis_standalone, id_tokens
+):
+    """A restarts signing with a new key (the old one still published, as rotation goes): B,
+    which cached A's old JWKS, fetches the new `kid` on first sight and accepts the token.
+
+    (B loads A's keys in the background at its start. Had B started first and loaded them
+    lazily for a first token, that fetch would count as the unknown-`kid` refetch of the
+    next 10 s, and a rotation inside those 10 s would be refused until the next one.)"""
+    a, b = await new_service("a", aiohttp_server), await new_service("b", aiohttp_server)
+
+    def spawn(service: Service, **kw: Any) -> SpawnedSidecar:
+        return spawn_service(spawn_sidecar, fresh_provider, redis_standalone.url, service, **kw)
+
+    old_key = a.key
+    first = spawn(a, audiences=[b])
+    b_process = spawn(b, trusts=[a])
+    await keys_loaded(b_process.admin_url, a.url)  # B's background load, at its start-up
+    for round_ in ("before", "after"):
+        answer = await call(a.url + "/x", bearer(id_tokens[ADMIN]))
+        assert answer.status == 200, answer.text
+        token = await exchange(a, upstream_headers(a.echo.last())["X-Auth-Assertion"], b)
+        answer = await call(b.url + "/x", bearer(token))
+        assert answer.status == 200, f"{round_}: {answer.text}"
+        assert upstream_headers(b.echo.last())["X-Auth-Actor"] == a.url
+        if round_ == "before":
+            stop_process(first.process)
+            a.key = new_key()
+            config = service_config(a, audiences=[b])
+            config["assertion"]["signing_key"] += pem_of(old_key)  # new first, old published
+            spawn_sidecar(
+                merge(base_config(fresh_provider, port_of(a), free_port(), a.echo.url),
+                      merge(config, {"session": {"redis_url": redis_standalone.url}})),
+                name="a-rotated",
+            )  # fmt: skip
+    assert kid_for(a.key) != kid_for(old_key)
+    assert jwt.get_unverified_header(token)["kid"] == kid_for(a.key)
+    metrics = (await call(b_process.admin_url + "/metrics")).text
+    assert f'sidecar_trusted_issuer_jwks_fetch_total{{issuer="{a.url}",result="ok"}} 2.0' in metrics
+
+
+async def keys_loaded(admin_url: str, issuer: str) -> None:
+    for _ in range(100):
+        answer = await call(admin_url + "/readyz")
+        if answer.json().get("trusted_issuer_keys", {}).get(issuer):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{issuer}'s keys never loaded: {answer.text}")
+
+
+def port_of(service: Service) -> int:
+    return int(service.url.rsplit(":", 1)[1])
