@@ -65,8 +65,9 @@ def vectors(tmp_path_factory: pytest.TempPathFactory) -> Vectors:
 
 @dataclass
 class JwksServer:
-    """`document` is served at `url` with `cache_control`; `status` != 200 makes it fail;
-    `delay` (a threading.Event) holds each answer until set; `hits` counts requests."""
+    """`document` is served at `url` with `cache_control` (bytes as they are, else as JSON);
+    `status` != 200 makes it fail; `hold` (a threading.Event) holds each answer until set;
+    `hits` counts requests."""
 
     url: str = ""
     document: Any = None
@@ -74,6 +75,7 @@ class JwksServer:
     status: int = 200
     hold: threading.Event | None = None
     hits: int = 0
+    arrived: threading.Event = field(default_factory=threading.Event)  # set at every request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def serve(self, document: Any, cache_control: str | None = "public, max-age=300") -> None:
@@ -85,9 +87,11 @@ def _handler(state: JwksServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             with state.lock:
                 state.hits += 1
+            state.arrived.set()
             if state.hold is not None:
                 state.hold.wait(timeout=30)
-            body = json.dumps(state.document).encode()
+            raw = state.document
+            body = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
             self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -34,7 +34,7 @@ def read_header(token: object) -> str:
         raise VerificationError("malformed", "not a compact JWS")
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.DecodeError as exc:
+    except jwt.InvalidTokenError as exc:  # DecodeError, or pyjwt's own `crit`/`kid` checks
         raise VerificationError("malformed", "unreadable JOSE header") from exc
     if header.get("alg") != ALGORITHM:
         raise VerificationError("algorithm", f"alg {str(header.get('alg'))[:16]!r} is not ES256")
