@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
@@ -11,18 +13,21 @@ from auth_sidecar_verifier.errors import KeySetUnavailable, VerificationError
 from auth_sidecar_verifier.middleware import CLAIMS_KEY, HEADER, invalid, refusal
 from auth_sidecar_verifier.verifier import Verifier
 
+# The request key: a typed `web.RequestKey` where aiohttp has one (3.13+), else the string.
+CLAIMS: Any = web.RequestKey(CLAIMS_KEY, object) if hasattr(web, "RequestKey") else CLAIMS_KEY
+
 
 def assertion_middleware(verifier: Verifier, *, optional: bool = False) -> Middleware:
     @web.middleware
     async def verify_assertion(request: web.Request, handler: Handler) -> web.StreamResponse:
         tokens = request.headers.getall(HEADER, [])
         if not tokens and optional:
-            request[CLAIMS_KEY] = None
+            request[CLAIMS] = None
             return await handler(request)
         if len(tokens) != 1:
             return _answer(invalid("missing" if not tokens else "duplicated"))
         try:
-            request[CLAIMS_KEY] = await verifier.verify_async(tokens[0])
+            request[CLAIMS] = await verifier.verify_async(tokens[0])
         except (VerificationError, KeySetUnavailable) as exc:
             return _answer(refusal(exc))
         return await handler(request)
@@ -32,7 +37,7 @@ def assertion_middleware(verifier: Verifier, *, optional: bool = False) -> Middl
 
 def claims_of(request: web.Request) -> Claims | None:
     """The verified claims (None only under `optional=True` without an assertion)."""
-    claims: Claims | None = request.get(CLAIMS_KEY)
+    claims: Claims | None = request.get(CLAIMS)
     return claims
 
 
