@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.app.conftest import id_tokens  # noqa: F401 (the real logins, as a fixture here)
 from tests.fixtures.ports import LOOPBACK
 
 REPO = Path(__file__).resolve().parents[2]
