@@ -45,7 +45,8 @@ export function assertionMiddleware(verifier, { optional = false, property = 'au
       (err) => {
         if (err instanceof VerificationError || err instanceof KeySetUnavailable) {
           onRefused?.(err, req)
-          send(res, ...(err instanceof KeySetUnavailable ? [503, 'jwks_unavailable'] : [401, 'invalid_assertion']))
+          if (err instanceof KeySetUnavailable) send(res, 503, 'jwks_unavailable')
+          else send(res, 401, 'invalid_assertion')
           return
         }
         next(err)
