@@ -23,18 +23,21 @@ apt-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml requirements.lock $(PROVIDER_DIR)/package.json $(PROVIDER_DIR)/package-lock.json
+$(STAMP): pyproject.toml requirements.lock $(PROVIDER_DIR)/package.json $(PROVIDER_DIR)/package-lock.json \
+          clients/python/pyproject.toml clients/js/package.json clients/js/package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev,fast]'
+	$(BIN)/pip install -q -c requirements.lock -e 'clients/python[aiohttp]'
 	cd $(PROVIDER_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	cd clients/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 deps: apt-deps $(STAMP)
 
 lint: deps
-	$(BIN)/ruff check sidecar tests bench scripts
-	$(BIN)/ruff format --check sidecar tests bench scripts
+	$(BIN)/ruff check sidecar tests bench scripts clients
+	$(BIN)/ruff format --check sidecar tests bench scripts clients
 	$(BIN)/mypy
 
 test: deps lint
@@ -53,6 +56,6 @@ demo: deps
 	$(BIN)/python -m scripts.demo
 
 clean:
-	rm -rf $(VENV) $(PROVIDER_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PROVIDER_DIR)/node_modules clients/js/node_modules .pytest_cache .mypy_cache .ruff_cache
 
 include mk/deploy.mk
