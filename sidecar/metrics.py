@@ -38,6 +38,12 @@ class Metrics:
             "Session store operations that failed (outage or timeout)",
             registry=self.registry,
         )
+        self.assertion_oversize = Counter(
+            "sidecar_assertion_oversize",
+            "X-Auth-Assertion headers over 4 KiB, by route (name fewer assertion.claims)",
+            ["route"],
+            registry=self.registry,
+        )
 
     def observe_request(self, decision: str, duration_s: float) -> None:
         self.requests.labels(decision=decision).inc()
