@@ -66,7 +66,8 @@ def test_the_contract_example_loads(tmp_path: Path) -> None:
     assert (web.name, web.host, web.strip_prefix) == ("/", None, False)
     # CONTRACT: the audience defaults to the route's upstream URL, the claims to all of them.
     assert web.assertion == RouteAssertion(WEB, ASSERTION_CLAIMS)
-    assert settings.upstream is None and settings.policy == ()
+    assert settings.upstream is None
+    assert settings.policy == ()
 
 
 def test_the_shorthand_is_one_route_for_every_request(tmp_path: Path) -> None:

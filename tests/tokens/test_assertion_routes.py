@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 
 import jwt
+import structlog
 from structlog.testing import capture_logs
 
 from sidecar.config.settings import Route, RouteAssertion
 from sidecar.tokens.assertion import OVERSIZE_BYTES, AssertionSigner, OversizeReport
+from sidecar.tokens.identity import Identity
 from tests.tokens.test_assertion import PUBLIC_URL, identity, new_pem, settings
 
 API = RouteAssertion("https://api.example.com", ("sub", "groups"))
@@ -58,7 +60,7 @@ def test_two_routes_never_share_a_cached_assertion() -> None:
     assert signer.sign(who, now, target=API) == first  # the cache still serves each
 
 
-def big_identity() -> object:
+def big_identity() -> Identity:
     return identity(groups=[f"group-with-a-long-name-{n:04d}" for n in range(200)])
 
 
@@ -71,12 +73,12 @@ def test_an_oversize_assertion_is_reported_with_its_route_name() -> None:
         on_oversize=lambda name, size: reports.append((name, size)),
     )
     who = big_identity()
-    token = signer.sign(who, target=API)  # type: ignore[arg-type]
+    token = signer.sign(who, target=API)
     assert len(token) > OVERSIZE_BYTES
-    signer.sign(who, target=API)  # type: ignore[arg-type]  # from the cache: counted again
+    signer.sign(who, target=API)  # from the cache: counted again
     assert reports == [("api.example.com/v1", len(token))] * 2
     small = RouteAssertion("https://api.example.com", ("sub",))
-    signer.sign(who, target=small)  # type: ignore[arg-type]  # naming fewer claims fits
+    signer.sign(who, target=small)  # naming fewer claims fits
     assert len(reports) == 2
 
 
@@ -84,7 +86,9 @@ def test_the_oversize_log_is_rate_limited_per_route_but_the_count_is_not() -> No
     counted: list[str] = []
     now = [100.0]
     with capture_logs() as logs:
-        report = OversizeReport(counted.append, _logger(), interval_s=60, clock=lambda: now[0])
+        report = OversizeReport(
+            counted.append, structlog.get_logger("test"), interval_s=60, clock=lambda: now[0]
+        )
         for _ in range(5):
             report("a/v1", 5000)
         report("b/", 6000)
@@ -97,9 +101,3 @@ def test_the_oversize_log_is_rate_limited_per_route_but_the_count_is_not() -> No
         ("assertion_oversize", "b/", 6000),
         ("assertion_oversize", "a/v1", 5000),
     ]
-
-
-def _logger():  # type: ignore[no-untyped-def]
-    import structlog
-
-    return structlog.get_logger("test")
