@@ -7,13 +7,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from sidecar.cli import effective_document
 from sidecar.config.model import ASSERTION_CLAIMS
 from sidecar.config.settings import PolicyRule, Route, RouteAssertion, load_settings
-from tests.config.test_settings import DROP, problems_of, write_config
+from tests.config.test_settings import (
+    CLIENT_SECRET,
+    DROP,
+    problems_of,
+    session_secret,
+    write_config,
+)
 
 API = "http://127.0.0.1:9000"
 WEB = "http://127.0.0.1:3000"
+SECRET = session_secret()
 
 
 def table(*routes: dict[str, Any]) -> dict[str, Any]:
@@ -209,3 +218,28 @@ def test_every_problem_of_every_route_is_reported_at_once(tmp_path: Path) -> Non
         "routes[0].upstream",
         "routes[1].strip_prefix",
     ], problems
+
+
+def test_check_config_prints_the_table_and_it_loads_back_the_same(tmp_path: Path) -> None:
+    raw = [
+        {
+            "match": {"host": "*.example.com", "path": "/v1"},
+            "upstream": API,
+            "strip_prefix": True,
+            "assertion": {"claims": ["sub"]},
+            "policy": [
+                {"path": "/v1/r", "methods": ["GET"], "allow": "public"},
+                {"path": "/v1", "claims": {"tenant": ["acme", 7]}, "actors": ["https://a.b"]},
+            ],
+        },
+        {"match": {"path": "/"}},
+    ]
+    original = load(tmp_path, {"routes": raw, "session.secret": SECRET})
+    document = effective_document(original)
+    assert "upstream" not in document
+    assert "policy" not in document
+    assert "audience" not in document["assertion"]
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(yaml.safe_dump(document))
+    env = {"SIDECAR_OIDC_CLIENT_SECRET": CLIENT_SECRET, "SIDECAR_SESSION_SECRET": SECRET}
+    assert load_settings(str(printed), env) == original
