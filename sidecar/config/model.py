@@ -69,6 +69,13 @@ class Route:
     policy: tuple[PolicyRule, ...] = ()
 
 
+def shorthand_route(upstream: str | None, policy: tuple[PolicyRule, ...], audience: str) -> Route:
+    """The route that top-level `upstream` and `policy` stand for: every host, every path."""
+    return Route(
+        name="/", path="/", upstream=upstream, assertion=RouteAssertion(audience), policy=policy
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class OidcSettings:
     issuer: str
@@ -161,6 +168,11 @@ class Settings:
     # Never empty once loaded: the route table, or the one shorthand route built from
     # `upstream`, `policy` and `assertion.audience` (so the request path has one code path).
     routes: tuple[Route, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.routes:  # built by hand (tests, tools): the shorthand, as the loader does
+            route = shorthand_route(self.upstream, self.policy, self.assertion.audience)
+            object.__setattr__(self, "routes", (route,))
 
     @property
     def public_path(self) -> str:

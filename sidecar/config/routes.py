@@ -13,8 +13,10 @@ import re
 from typing import Any
 
 from sidecar.config import parse
-from sidecar.config.model import ASSERTION_CLAIMS, PolicyRule, Route, RouteAssertion
+from sidecar.config.model import ASSERTION_CLAIMS, Route, RouteAssertion, shorthand_route
 from sidecar.config.rules import parse_policy
+
+__all__ = ["parse_routes", "shorthand_route"]
 
 ROUTE_FIELDS = ("match", "upstream", "strip_prefix", "assertion", "policy")
 MATCH_FIELDS = ("host", "path")
@@ -26,13 +28,6 @@ _HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 # A route path is written in its normalized form: nothing that decoding, dot-segment removal,
 # backslash folding or matrix parameters could read another way.
 _NOT_NORMAL = re.compile(r"[%\\;?#\s\x00-\x1f\x7f]|//|/\.\.?(?:/|$)")
-
-
-def shorthand_route(upstream: str | None, policy: tuple[PolicyRule, ...], audience: str) -> Route:
-    """The route that top-level `upstream` and `policy` stand for: every host, every path."""
-    return Route(
-        name="/", path="/", upstream=upstream, assertion=RouteAssertion(audience), policy=policy
-    )
 
 
 def parse_routes(raw: object, problems: list[str], public_url: str) -> tuple[Route, ...]:
