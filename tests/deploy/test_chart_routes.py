@@ -88,3 +88,14 @@ def test_schema_refuses_a_bad_route(route: dict[str, Any]) -> None:
 
 def test_schema_accepts_the_example_routes() -> None:
     helm_python.Chart.load(CHART_DIR).validate_schema({"routes": values()["routes"]})
+
+
+def test_routes_without_an_app_are_the_gateway_mode_and_serve_every_path() -> None:
+    gateway = values()
+    gateway["app"] = {"enabled": False}
+    rendered = render(gateway)
+    labels = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert labels["auth-sidecar/mode"] == "gateway"
+    paths = rendered.one("Ingress")["spec"]["rules"][0]["http"]["paths"]
+    assert [p["path"] for p in paths] == ["/"]  # not only /.auth, as forward-auth would be
+    assert "routes" in rendered.sidecar_config()

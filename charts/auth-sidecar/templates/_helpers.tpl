@@ -65,7 +65,7 @@ Empty means forward-auth mode (no upstream, only /.auth/* is served).
 {{- end -}}
 
 {{- define "auth-sidecar.mode" -}}
-{{- if .Values.app.enabled -}}sidecar{{- else if .Values.upstreamUrl -}}standalone{{- else -}}forward-auth{{- end -}}
+{{- if .Values.app.enabled -}}sidecar{{- else if .Values.upstreamUrl -}}standalone{{- else if .Values.routes -}}gateway{{- else -}}forward-auth{{- end -}}
 {{- end -}}
 
 {{/* Where the secret files are mounted; the env names are the contract's SIDECAR_*_FILE. */}}
