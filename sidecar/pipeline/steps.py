@@ -9,7 +9,6 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import CIMultiDict
 
-from sidecar.config.settings import RouteAssertion
 from sidecar.errors import BadRequest, Forbidden, NotFound, SidecarError
 from sidecar.http.proxy import UpstreamProxy
 from sidecar.pipeline.exchange import Exchange, refuse_unauthenticated
@@ -165,7 +164,7 @@ class RewriteHeaders:
         headers["X-Request-ID"] = exchange.request_id
         identity = exchange.identity
         if identity is not None:
-            assertion = self._signer.sign(identity, target=_target(exchange))
+            assertion = self._signer.sign(identity, route=exchange.route)
             exchange.identity_headers = identity_headers(identity, assertion)
             headers.extend(exchange.identity_headers)
             if self._forward_token:
@@ -181,7 +180,7 @@ class InjectIdentity:
 
     async def __call__(self, exchange: Exchange) -> None:
         if exchange.identity is not None:
-            assertion = self._signer.sign(exchange.identity, target=_target(exchange))
+            assertion = self._signer.sign(exchange.identity, route=exchange.route)
             exchange.identity_headers = identity_headers(exchange.identity, assertion)
 
 
@@ -204,11 +203,6 @@ class ProxyToUpstream:
         exchange.response = await proxy.forward(
             exchange.request, exchange.upstream_headers, upstream_path(route, exchange.path)
         )
-
-
-def _target(exchange: Exchange) -> RouteAssertion | None:
-    """The route's assertion audience and claims (CONTRACT `assertion.claims`)."""
-    return exchange.route.assertion if exchange.route is not None else None
 
 
 class AnswerVerify:

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from jwt.algorithms import ECAlgorithm
 from jwt.utils import base64url_encode
 
-from sidecar.config.settings import ConfigError, RouteAssertion, Settings
+from sidecar.config.settings import ConfigError, Route, RouteAssertion, Settings
 from sidecar.tokens.identity import Identity
 
 ALGORITHM = "ES256"
@@ -106,7 +106,6 @@ class AssertionSigner:
             raise ValueError("at least one signing key is required")
         self._issuer = issuer
         self._default = RouteAssertion(audience)
-        self._route_names: dict[RouteAssertion, str] = {}
         self._on_oversize = on_oversize
         self._ttl_s = ttl_s
         self._reuse_s = max(1, int(ttl_s * REUSE_FRACTION))
@@ -135,32 +134,26 @@ class AssertionSigner:
                 "verified after a restart or by another replica's JWKS",
             )
             keys = [ec.generate_private_key(ec.SECP256R1())]
-        signer = cls(
+        return cls(
             keys,
             issuer=settings.public_url,
             audience=settings.assertion.audience,
             ttl_s=settings.assertion.ttl_s,
             on_oversize=on_oversize,
         )
-        for route in settings.routes:
-            signer.name_route(route.assertion, route.name)
-        return signer
-
-    def name_route(self, target: RouteAssertion, name: str) -> None:
-        """How the oversize report names assertions made for `target`."""
-        self._route_names.setdefault(target, name)
 
     def sign(
-        self, identity: Identity, now: int | None = None, *, target: RouteAssertion | None = None
+        self, identity: Identity, now: int | None = None, *, route: Route | None = None
     ) -> str:
-        """The assertion for `identity` and `target` (a route's audience and claims; default:
-        `assertion.audience`, every claim), reused from the cache while fresh enough.
+        """The assertion for `identity` on `route` (its `assertion.audience` and `claims`;
+        without a route: `assertion.audience`, every claim), reused from the cache while fresh
+        enough. Routes with the same audience and claims share cached assertions.
 
         `exp` is `iat + ttl_s`, but never later than `identity.expires_at`: the assertion
         vouches for a credential and must not outlive it.
         """
         now = int(time.time()) if now is None else now
-        target = self._default if target is None else target
+        target = self._default if route is None else route.assertion
         key: _CacheKey = (
             identity.sub,
             identity.email,
@@ -187,7 +180,7 @@ class AssertionSigner:
             )
             self._remember(key, _Cached(token, now, min(now + self._reuse_s, exp)), now)
         if len(token) > OVERSIZE_BYTES and self._on_oversize is not None:
-            self._on_oversize(self._route_names.get(target, target.audience), len(token))
+            self._on_oversize(route.name if route is not None else "default", len(token))
         return token
 
     def jwks(self) -> dict[str, Any]:

@@ -17,6 +17,10 @@ from tests.tokens.test_assertion import PUBLIC_URL, identity, new_pem, settings
 API = RouteAssertion("https://api.example.com", ("sub", "groups"))
 
 
+def on(assertion: RouteAssertion, name: str = "api.example.com/v1") -> Route:
+    return Route(name=name, path="/v1", upstream=None, assertion=assertion)
+
+
 def claims_of(token: str, signer: AssertionSigner, audience: str) -> dict[str, object]:
     key = jwt.PyJWKSet.from_dict(signer.jwks())[jwt.get_unverified_header(token)["kid"]]
     decoded: dict[str, object] = jwt.decode(
@@ -28,7 +32,7 @@ def claims_of(token: str, signer: AssertionSigner, audience: str) -> dict[str, o
 def test_a_route_gets_its_audience_and_only_its_claims() -> None:
     signer = AssertionSigner.from_settings(settings(new_pem()))
     who = identity(preferred_username="ann")
-    claims = claims_of(signer.sign(who, target=API), signer, API.audience)
+    claims = claims_of(signer.sign(who, route=on(API)), signer, API.audience)
     assert set(claims) == {"iss", "aud", "iat", "exp", "sub", "groups"}
     assert claims["aud"] == "https://api.example.com"
 
@@ -45,8 +49,8 @@ def test_the_default_carries_every_contract_claim() -> None:
 
 def test_no_identity_claim_at_all_still_has_the_fixed_four() -> None:
     signer = AssertionSigner.from_settings(settings(new_pem()))
-    bare = RouteAssertion("urn:bare", ())
-    assert set(claims_of(signer.sign(identity(), target=bare), signer, "urn:bare")) == {
+    bare = on(RouteAssertion("urn:bare", ()))
+    assert set(claims_of(signer.sign(identity(), route=bare), signer, "urn:bare")) == {
         *("iss", "aud", "iat", "exp")
     }
 
@@ -54,10 +58,12 @@ def test_no_identity_claim_at_all_still_has_the_fixed_four() -> None:
 def test_two_routes_never_share_a_cached_assertion() -> None:
     signer = AssertionSigner.from_settings(settings(new_pem()))
     who, now = identity(), 1_000_000
-    first = signer.sign(who, now, target=API)
-    other = signer.sign(who, now, target=dataclasses.replace(API, audience="urn:other"))
+    first = signer.sign(who, now, route=on(API))
+    other = signer.sign(who, now, route=on(dataclasses.replace(API, audience="urn:other")))
     assert first != other
-    assert signer.sign(who, now, target=API) == first  # the cache still serves each
+    assert signer.sign(who, now, route=on(API)) == first  # the cache still serves each
+    # Another route with the same audience and claims may share it: the claims are the same.
+    assert signer.sign(who, now, route=on(API, name="other/")) == first
 
 
 def big_identity() -> Identity:
@@ -66,19 +72,15 @@ def big_identity() -> Identity:
 
 def test_an_oversize_assertion_is_reported_with_its_route_name() -> None:
     reports: list[tuple[str, int]] = []
-    base = settings(new_pem())
-    route = Route(name="api.example.com/v1", path="/v1", upstream=None, assertion=API)
     signer = AssertionSigner.from_settings(
-        dataclasses.replace(base, routes=(route,)),
-        on_oversize=lambda name, size: reports.append((name, size)),
+        settings(new_pem()), on_oversize=lambda name, size: reports.append((name, size))
     )
     who = big_identity()
-    token = signer.sign(who, target=API)
+    token = signer.sign(who, route=on(API))
     assert len(token) > OVERSIZE_BYTES
-    signer.sign(who, target=API)  # from the cache: counted again
-    assert reports == [("api.example.com/v1", len(token))] * 2
-    small = RouteAssertion("https://api.example.com", ("sub",))
-    signer.sign(who, target=small)  # naming fewer claims fits
+    signer.sign(who, route=on(API, name="twin/"))  # from the cache: counted, under its name
+    assert reports == [("api.example.com/v1", len(token)), ("twin/", len(token))]
+    signer.sign(who, route=on(RouteAssertion(API.audience, ("sub",))))  # fewer claims fit
     assert len(reports) == 2
 
 
