@@ -273,3 +273,19 @@ async def test_an_oversize_assertion_is_counted_by_route(
     assert 'sidecar_assertion_oversize_total{route="*.example.com/"} 2.0' in metrics
     # The api route names sub and groups only, and is still over: counted under its own name.
     assert 'sidecar_assertion_oversize_total{route="api.example.com/v1"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("uri", "status"),
+    [
+        ("/v1/public/..%2fadmin/x", 403),  # resolves to /v1/admin: the admins rule
+        ("/v1/public/%2e%2e/admin/x", 403),
+        ("/V1/admin/x", 400),  # reads as the api route and the wildcard route: refused
+        ("/v1;x/admin/x", 400),
+        ("/v1/public/x?../../admin", 200),  # the query never moves a request
+    ],
+)
+async def test_verify_path_tricks_from_a_trusted_proxy(routed, id_tokens, uri, status):
+    headers = {"X-Forwarded-Host": API_HOST, "X-Forwarded-Uri": uri}
+    answer = await verify(routed, {**headers, **bearer(id_tokens[USER])})
+    assert answer.status == status, answer.text
