@@ -12,6 +12,8 @@ from typing import Any, TypeGuard
 
 from sidecar.config import parse
 from sidecar.config.model import Access, PolicyRule
+from sidecar.errors import BadRequest
+from sidecar.paths import normalize_path
 
 POLICY_FIELDS = (
     "path",
@@ -80,6 +82,11 @@ def _policy_rule(entry: object, where: str, problems: list[str]) -> PolicyRule |
         problems.append(f"{where}.path (YAML only): must be a path starting with /")
     elif "?" in path or "#" in path or " " in path:
         problems.append(f"{where}.path (YAML only): a path only, no query, fragment or space")
+    elif not _normalizable(path):
+        problems.append(
+            f"{where}.path (YAML only): no request can match it: a control character or a"
+            " double encoding (%25, %252e, ...) that request paths are refused for"
+        )
     lists = {name: _policy_list(entry, name, where, problems) for name in _POLICY_LISTS}
     allow = entry.get("allow")
     restricted = any(entry.get(name) is not None for name in _CONDITIONS)
@@ -105,6 +112,15 @@ def _policy_rule(entry: object, where: str, problems: list[str]) -> PolicyRule |
         claims=_claims(entry.get("claims"), where, problems),
         actors=_actors(entry.get("actors"), where, problems),
     )
+
+
+def _normalizable(path: str) -> bool:
+    """Rule paths are compared in the requests' normalized form (`sidecar.paths`)."""
+    try:
+        normalize_path(path)
+    except BadRequest:
+        return False
+    return True
 
 
 def _policy_list(

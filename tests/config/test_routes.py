@@ -165,6 +165,11 @@ ROUTE_ERRORS: list[tuple[str, object, str]] = [
         "routes[0].policy[0].host (YAML only): unknown field",
     ),
     (
+        "policy-path-unmatchable",
+        [route(policy=[{"path": "/%2525", "allow": "public"}])],
+        "routes[0].policy[0].path (YAML only): no request can match it",
+    ),
+    (
         "policy-outside-route",
         [route(match={"path": "/v1"}, policy=[{"path": "/v10", "allow": "public"}])],
         "routes[0].policy[0].path (YAML only): outside the route's path /v1",

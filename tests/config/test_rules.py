@@ -63,6 +63,13 @@ RULE_ERRORS: list[tuple[str, list[Any], str]] = [
         "policy[1].path (YAML only): duplicate of policy[0]",
     ),
     ("unknown-field", [{"path": "/", "allow": "public", "method": ["GET"]}], "policy[0].method"),
+    ("path-control-escape", [{"path": "/a%00", "allow": "public"}], "policy[0].path"),
+    ("path-double-encoded", [{"path": "/a/%252e%252e", "allow": "public"}], "policy[0].path"),
+    (
+        "path-double-encoded-percent",
+        [{"path": "/a%2f%2525", "groups": ["x"]}],
+        "policy[0].path (YAML only): no request can match it",
+    ),
 ]
 
 
