@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 
@@ -289,3 +290,30 @@ async def test_verify_path_tricks_from_a_trusted_proxy(routed, id_tokens, uri, s
     headers = {"X-Forwarded-Host": API_HOST, "X-Forwarded-Uri": uri}
     answer = await verify(routed, {**headers, **bearer(id_tokens[USER])})
     assert answer.status == status, answer.text
+
+
+async def test_a_websocket_goes_through_a_stripped_route(routed, id_tokens, echo_upstream):
+    headers = {**host(API_HOST), **bearer(id_tokens[USER])}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(routed.url + "/v1/__ws", headers=headers) as ws,
+    ):
+        await ws.send_str("ping")
+        assert (await ws.receive_str()) == "ping"
+
+
+async def test_a_route_without_upstream_answers_verify_but_proxies_nothing(
+    sidecar_factory, echo_upstream, id_tokens
+):
+    routes = [
+        {"match": {"host": "auth-only.example.com"}},
+        {"match": {"path": "/"}, "upstream": echo_upstream.url},
+    ]
+    running = await sidecar_factory({"policy": None, "routes": routes}, upstream=None)
+    headers = {**host("auth-only.example.com"), **bearer(id_tokens[USER])}
+    proxied = await call(running.url + "/x", headers)
+    assert_refused(proxied, 404, "not_found", None)
+    assert echo_upstream.requests == []
+    checked = await verify(running, {"X-Forwarded-Host": "auth-only.example.com", **headers})
+    assert checked.status == 200, checked.text
+    await assertion_claims(running, checked.headers, running.settings.public_url)
