@@ -6,7 +6,8 @@ Settings (environment; the variants also as `--variants a,b`):
   BENCH_WARMUP       seconds of unmeasured load per target before the first round (default 2)
   BENCH_CONNECTIONS  wrk connections (default 32); BENCH_THREADS wrk threads (default 1)
   BENCH_VARIANTS     sidecar configurations, comma separated, the first the reference
-                     (default: default); of default, no-uvloop, workers2, info-log, and
+                     (default: default); of default, no-uvloop, workers2, info-log,
+                     routes50 (a table of 50 routes instead of the one-route shorthand), and
                      @REV: the default configuration running `sidecar/` as of git revision
                      REV (before/after a change in one run: `--variants @HEAD~1,default`)
   BENCH_PROFILE      a directory: record each sidecar round with py-spy (collapsed stacks,
@@ -43,6 +44,7 @@ VARIANTS = {
         Variant("no-uvloop", uvloop=False),
         Variant("workers2", workers=2),
         Variant("info-log", log_level="info"),
+        Variant("routes50", routes=50),
     )
 }
 

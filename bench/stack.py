@@ -41,6 +41,7 @@ class Variant:
     uvloop: bool = True
     workers: int = 1
     log_level: str = "warning"
+    routes: int = 0  # > 0: a route table of this many routes instead of the shorthand
     source: Path | None = None  # import `sidecar` from here (an older revision)
 
 
@@ -118,7 +119,27 @@ def sidecar_config(
         "workers": variant.workers,
         "shutdown_grace_s": SHUTDOWN_GRACE_S,
     }
-    return merge(base_config(provider, port, admin_port, upstream), overrides)
+    config = merge(base_config(provider, port, admin_port, upstream), overrides)
+    return with_route_table(config, variant.routes) if variant.routes else config
+
+
+def with_route_table(config: dict[str, Any], count: int) -> dict[str, Any]:
+    """`config` with its `upstream` + `policy` turned into a table of `count` routes: the
+    measured requests reach the last one (any host, `/`, the same policy), after lookups in
+    tiers of exact hosts, wildcards and path prefixes that all hold decoys."""
+    upstream, policy = config["upstream"], config["policy"]
+    decoys: list[dict[str, Any]] = []
+    for n in range(count - 1):
+        match = [
+            {"host": f"svc{n}.example.com", "path": f"/v{n}"},
+            {"host": f"*.zone{n}.example.com"},
+            {"path": f"/svc{n}"},
+        ][n % 3]
+        decoys.append({"match": match, "upstream": upstream, "policy": [dict(policy[-1])]})
+        if "path" in match:
+            decoys[-1]["policy"][0]["path"] = match["path"]
+    catch_all = {"match": {"path": "/"}, "upstream": upstream, "policy": policy}
+    return {**config, "upstream": None, "policy": None, "routes": [*decoys, catch_all]}
 
 
 def start_sidecar(workdir: Path, config: dict[str, Any], variant: Variant) -> SidecarProcess:

@@ -42,7 +42,7 @@ from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
 from sidecar.pipeline.exchange import Pipeline
-from sidecar.pipeline.policy import Policy
+from sidecar.pipeline.routes import RouteTable
 from sidecar.pipeline.steps import (
     AnswerVerify,
     Authenticate,
@@ -59,7 +59,7 @@ from sidecar.sessions.refresh import Refresher
 from sidecar.sessions.store import SessionStore
 from sidecar.sessions.ticket import Sealer
 from sidecar.sessions.vault import SessionVault
-from sidecar.tokens.assertion import AssertionSigner
+from sidecar.tokens.assertion import AssertionSigner, OversizeReport
 from sidecar.tokens.exchange import TokenExchanger
 from sidecar.tokens.id_tokens import TokenValidator
 from sidecar.tokens.trusted_issuers import ExchangedTokenValidator, TrustedIssuerKeys
@@ -82,7 +82,10 @@ def create_app(settings: Settings, *, store: SessionStore | None = None) -> web.
         client_max_size=0,  # bodies are streamed to the upstream, never read here
     )
     app[SETTINGS], app[METRICS] = settings, metrics
-    app[SIGNER] = AssertionSigner.from_settings(settings, log)
+    oversize = OversizeReport(
+        lambda route: metrics.assertion_oversize.labels(route=route).inc(), log
+    )
+    app[SIGNER] = AssertionSigner.from_settings(settings, log, on_oversize=oversize)
     if settings.token_exchange.enabled:
         app[TOKEN_EXCHANGER] = TokenExchanger(
             settings.token_exchange,
@@ -220,9 +223,21 @@ def _session_manager(
     return SessionManager(vault, refresher, settings.session, cookie_path=settings.public_path)
 
 
+def _upstream_proxies(app: web.Application) -> dict[str, UpstreamProxy]:
+    """One proxy per route with an upstream, all on the one shared client session."""
+    settings = app[SETTINGS]
+    return {
+        route.name: UpstreamProxy(
+            route.upstream, app[UPSTREAM_HTTP], response_timeout_s=settings.upstream_timeout_s
+        )
+        for route in settings.routes
+        if route.upstream is not None
+    }
+
+
 async def _pipelines(app: web.Application) -> AsyncIterator[None]:
     settings, signer, provider = app[SETTINGS], app[SIGNER], app[PROVIDER]
-    policy = Policy(settings.policy)
+    routes = RouteTable(settings.routes)
     validator = TokenValidator(settings.oidc, provider.signing_key)
     token_client = TokenClient(
         app[PROVIDER_HTTP],
@@ -233,22 +248,20 @@ async def _pipelines(app: web.Application) -> AsyncIterator[None]:
     sessions = _session_manager(app, validator, token_client)
     app[LOGIN_FLOW] = LoginFlow(settings, provider, token_client, validator, sessions)
     authenticate = Authenticate(validator, sessions, _exchanged_validator(app))
-    if settings.upstream:
-        upstream = UpstreamProxy(
-            settings.upstream, app[UPSTREAM_HTTP], response_timeout_s=settings.upstream_timeout_s
-        )
+    proxies = _upstream_proxies(app)
+    if proxies:
         app[PROXY_PIPELINE] = Pipeline(
             [
-                ResolveProxied(policy),
+                ResolveProxied(routes),
                 authenticate,
                 Authorize(login_url=settings.public_url + "/.auth/login"),
                 RewriteHeaders(signer, settings.session.cookie_name, settings.forward_token),
-                ProxyToUpstream(upstream),
+                ProxyToUpstream(proxies),
             ]
         )
     app[VERIFY_PIPELINE] = Pipeline(
         [
-            ResolveForwarded(policy),
+            ResolveForwarded(routes),
             authenticate,
             Authorize(login_url=None),
             InjectIdentity(signer),

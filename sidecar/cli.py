@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 
-from sidecar.config.settings import ConfigError, PolicyRule, Settings, load_settings
+from sidecar.config.routes import shorthand_route
+from sidecar.config.settings import ConfigError, PolicyRule, Route, Settings, load_settings
 
 EXIT_CONFIG = 2
 REDACTED = "<redacted>"
@@ -73,7 +74,7 @@ def effective_document(settings: Settings) -> dict[str, Any]:
     """The settings as a configuration document, with every secret replaced by `<redacted>`.
     Secret lists keep their length, so a rotation is visible without its keys."""
     oidc, session, assertion = settings.oidc, settings.session, settings.assertion
-    return {
+    document: dict[str, Any] = {
         "oidc": {
             "issuer": oidc.issuer,
             "client_id": oidc.client_id,
@@ -114,15 +115,35 @@ def effective_document(settings: Settings) -> dict[str, Any]:
         "upstream_timeout_s": settings.upstream_timeout_s,
         "policy": [_policy_entry(rule) for rule in settings.policy],
     }
+    shorthand = shorthand_route(settings.upstream, settings.policy, assertion.audience)
+    if settings.routes != (shorthand,):  # the route table form: never mixed with the shorthand
+        del document["upstream"], document["policy"], document["assertion"]["audience"]
+        document["routes"] = [_route_entry(route) for route in settings.routes]
+    return document
+
+
+def _route_entry(route: Route) -> dict[str, Any]:
+    match = {"host": route.host, "path": route.path} if route.host else {"path": route.path}
+    return {
+        "match": match,
+        "upstream": route.upstream,
+        "strip_prefix": route.strip_prefix,
+        "assertion": {"audience": route.assertion.audience, "claims": list(route.assertion.claims)},
+        "policy": [_policy_entry(rule) for rule in route.policy],
+    }
 
 
 def _policy_entry(rule: PolicyRule) -> dict[str, Any]:
-    if rule.access != "restricted":
-        return {"path": rule.path, "allow": rule.access}
     entry: dict[str, Any] = {"path": rule.path}
-    for name in ("groups", "emails", "email_domains"):
+    if rule.methods:
+        entry["methods"] = sorted(rule.methods)
+    if rule.access != "restricted":
+        return {**entry, "allow": rule.access}
+    for name in ("groups", "emails", "email_domains", "actors"):
         if values := getattr(rule, name):
             entry[name] = sorted(values)
+    if rule.claims:
+        entry["claims"] = {name: sorted(values) for name, values in rule.claims}
     return entry
 
 

@@ -38,6 +38,12 @@ class Metrics:
             "Session store operations that failed (outage or timeout)",
             registry=self.registry,
         )
+        self.assertion_oversize = Counter(
+            "sidecar_assertion_oversize",
+            "X-Auth-Assertion headers over 4 KiB, by route (name fewer assertion.claims)",
+            ["route"],
+            registry=self.registry,
+        )
 
         self.token_exchange = Counter(
             "sidecar_token_exchange",

@@ -22,14 +22,58 @@ class HostPort:
 
 @dataclass(frozen=True, slots=True)
 class PolicyRule:
-    """One `policy` entry. `access` is `public`, `authenticated`, or `restricted` (any of
-    groups / emails / email_domains must match)."""
+    """One `policy` entry. `access` is `public`, `authenticated`, or `restricted`: any of
+    groups / emails / email_domains must match (when one is listed), every entry of `claims`
+    must hold, and the actor must be one of `actors` (when listed). `methods` empty: every
+    method; else the rule applies to those methods only."""
 
     path: str
     access: Access
     groups: frozenset[str] = frozenset()
     emails: frozenset[str] = frozenset()
     email_domains: frozenset[str] = frozenset()
+    methods: frozenset[str] = frozenset()
+    claims: tuple[tuple[str, frozenset[str]], ...] = ()  # (claim, accepted values), sorted
+    actors: frozenset[str] = frozenset()
+
+
+# CONTRACT "Identity headers sent upstream": the identity claims an assertion may carry, and
+# the default set of a route's `assertion.claims`. `iss`, `aud`, `iat`, `exp` are always there.
+ASSERTION_CLAIMS: tuple[str, ...] = ("sub", "email", "preferred_username", "name", "groups")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAssertion:
+    """What one route's `X-Auth-Assertion` says: its `aud` and the identity claims it names."""
+
+    audience: str
+    claims: tuple[str, ...] = ASSERTION_CLAIMS
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One entry of the route table (or the shorthand: top-level `upstream` + `policy`).
+
+    `host`: None for any host, `api.example.com` exact, `*.example.com` any name below it
+    (lowercase, no port, no trailing dot). `path`: a normalized prefix without a trailing '/'
+    (except '/'). `upstream` None: only `/.auth/verify` serves it (forward-auth). `name` is
+    how logs and metrics name the route: `host` + `path`, or `path` alone.
+    """
+
+    name: str
+    path: str
+    upstream: str | None
+    assertion: RouteAssertion
+    host: str | None = None
+    strip_prefix: bool = False
+    policy: tuple[PolicyRule, ...] = ()
+
+
+def shorthand_route(upstream: str | None, policy: tuple[PolicyRule, ...], audience: str) -> Route:
+    """The route that top-level `upstream` and `policy` stand for: every host, every path."""
+    return Route(
+        name="/", path="/", upstream=upstream, assertion=RouteAssertion(audience), policy=policy
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +165,14 @@ class Settings:
     token_exchange: TokenExchangeSettings = field(default_factory=TokenExchangeSettings)
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
     tracing: TracingSettings = field(default_factory=TracingSettings)
+    # Never empty once loaded: the route table, or the one shorthand route built from
+    # `upstream`, `policy` and `assertion.audience` (so the request path has one code path).
+    routes: tuple[Route, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.routes:  # built by hand (tests, tools): the shorthand, as the loader does
+            route = shorthand_route(self.upstream, self.policy, self.assertion.audience)
+            object.__setattr__(self, "routes", (route,))
 
     @property
     def public_path(self) -> str:

@@ -21,12 +21,15 @@ from sidecar.config.model import (
     IPNetwork,
     OidcSettings,
     PolicyRule,
+    Route,
+    RouteAssertion,
     SessionSettings,
     Settings,
     TokenExchangeSettings,
     TracingSettings,
     TrustedIssuer,
 )
+from sidecar.config.routes import parse_routes, shorthand_route
 from sidecar.config.rules import parse_policy
 from sidecar.config.sources import CONFIG_ENV, Reader, read_sources
 
@@ -38,6 +41,8 @@ __all__ = [
     "IPNetwork",
     "OidcSettings",
     "PolicyRule",
+    "Route",
+    "RouteAssertion",
     "SessionSettings",
     "Settings",
     "TokenExchangeSettings",
@@ -84,6 +89,9 @@ def _build(r: Reader) -> Settings:
     if parse.listeners_clash(_pair(listen), _pair(admin_listen)):
         r.problem("admin_listen", f"must differ from listen ({listen})")
     session = _session(r, public_url)
+    assertion = _assertion(r, upstream or public_url)
+    policy = parse_policy(r.policy, r.problems)
+    routes = _routes(r, public_url, shorthand_route(upstream, policy, assertion.audience))
     workers = r.get("workers", parse.to_int(1, 64), d["workers"])
     if workers > 1 and session.redis_url is None:
         r.problem(
@@ -93,13 +101,13 @@ def _build(r: Reader) -> Settings:
         oidc=oidc,
         public_url=public_url,
         session=session,
-        assertion=_assertion(r, upstream or public_url),
+        assertion=assertion,
         listen=listen,
         admin_listen=admin_listen,
         upstream=upstream,
         trusted_proxies=r.get("trusted_proxies", parse.to_networks, ()),
         forward_token=r.get("headers.forward_token", parse.to_bool, d["forward_token"]),
-        policy=parse_policy(r.policy, r.problems),
+        policy=policy,
         log_level=r.get("log.level", parse.to_choice(LOG_LEVELS), d["log_level"]),
         log_format=r.get("log.format", parse.to_log_format, d["log_format"]),
         shutdown_grace_s=r.get("shutdown_grace_s", parse.to_float(0, 3600), d["shutdown_grace_s"]),
@@ -111,7 +119,24 @@ def _build(r: Reader) -> Settings:
         token_exchange=_token_exchange(r),
         trusted_issuers=_trusted_issuers(r.yaml_only.get("trusted_issuers"), r.problems),
         tracing=TracingSettings(enabled=r.get("tracing.enabled", parse.to_bool, False)),
+        routes=routes,
     )
+
+
+def _routes(r: Reader, public_url: str, shorthand: Route) -> tuple[Route, ...]:
+    """The route table, or the shorthand route; the two forms never mix (CONTRACT)."""
+    raw = r.yaml_only.get("routes")
+    if raw is None:
+        return (shorthand,)
+    for key in ("upstream", "assertion.audience"):
+        if r.raw(key) is not None:
+            r.problem(key, "not with routes: give each route its own (the two forms never mix)")
+    if r.policy is not None:
+        r.problems.append(
+            "policy (YAML only): not with routes: give each route its own policy"
+            " (the two forms never mix)"
+        )
+    return parse_routes(raw, r.problems, public_url) or (shorthand,)
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from multidict import CIMultiDict
 
-from sidecar.config.settings import PolicyRule
+from sidecar.config.settings import PolicyRule, Route
 from sidecar.errors import InvalidToken, LoginRequired, SidecarError, Unauthenticated
 from sidecar.tokens.identity import Identity
 
@@ -32,6 +32,7 @@ class Exchange:
     method: str = "GET"  # the original method (forward-auth: from the trusted proxy)
     uri: str = "/"  # the original path and query, as sent
     path: str = "/"  # normalized: the only form the policy sees
+    route: Route | None = None  # the route table's pick (CONTRACT "Access policy")
     rule: PolicyRule | None = None
     identity: Identity | None = None
     auth_error: SidecarError | None = None

@@ -1,86 +1,27 @@
 """Access policy: path normalization and longest-prefix rules (CONTRACT "Access policy").
 
-The policy decides on one canonical form of the path, built by `normalize_path`, and never on
-the query, the fragment or a client-supplied `X-Forwarded-Uri`. Every bypass in this family
-(Envoy CVE-2019-9901, Tomcat `..;/`, Traefik and Zuul path-matcher advisories) is the same bug:
-the gate and the upstream read two different paths. So the gate reads the path the way the most
-liberal upstream would (decoded, dot-segments resolved, backslashes as slashes, matrix
-parameters ignored, case folded) and refuses what cannot be read one way only.
+The policy decides on one canonical form of the path, built by `normalize_path`
+(`sidecar/paths.py`), and never on the query, the fragment or a client-supplied
+`X-Forwarded-Uri`. On top of that form, matching ignores matrix parameters and case for
+restrictive rules (`match_key`), and grants a public rule only on a literal match: leniency
+may only restrict.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from urllib.parse import unquote_to_bytes, urlsplit
 
+from sidecar.config.rules import claim_text
 from sidecar.config.settings import PolicyRule
-from sidecar.errors import BadRequest
+from sidecar.paths import normalize_path
 from sidecar.tokens.identity import Identity
+
+__all__ = ["DEFAULT_RULE", "Policy", "claim_holds", "match_key", "normalize_path"]
 
 DEFAULT_RULE = PolicyRule("/", "authenticated")
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# After one decoding pass, a remaining escape of '%', '.', '/', '\' or a control character
-# means the client double-encoded a structural character: one upstream decodes once, another
-# twice, and the two disagree on the path. Refused rather than guessed.
-_DOUBLE_ENCODED = re.compile(r"%(?:2[5EeFf]|5[Cc]|[01][0-9A-Fa-f]|7[Ff])")
-_ABSOLUTE_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-
-def normalize_path(raw_path: str) -> str:
-    """The canonical path the policy matches on; always starts with '/'.
-
-    Steps, each closing a known bypass:
-    1. control characters (raw, or after decoding: `%00`, `%0d%0a`) -> BadRequest;
-    2. the query and fragment are dropped *before* decoding (RFC 3986 section 3.3: the path
-       ends at the first '?' or '#'; a decoded `%3F` is a path character, not a query);
-    3. percent-decoding exactly once, UTF-8 strictly (RFC 3986 section 2.1), `%2F` and `%5C`
-       included, so `/public/..%2fadmin` is read as `/public/../admin`; a second level of
-       encoding of a structural character (`%252e`, `%252f`, `%2525`) -> BadRequest, so decoding
-       once or until stable can never disagree;
-    4. backslashes become '/' (IIS, some Java and Node servers treat them as separators);
-    5. empty segments collapse (`//admin` -> `/admin`) and dot-segments are resolved per
-       RFC 3986 section 5.2.4, never above the root; a dot-segment with matrix parameters
-       (`..;x`, Tomcat reads it as `..`) -> BadRequest.
-
-    Case and ';' are kept here (the result may be forwarded upstream); `Policy.rule_for`
-    ignores both when matching. The proxy should forward this form, so that the upstream
-    serves exactly the path that was authorized.
-    """
-    if _CONTROL.search(raw_path):
-        raise BadRequest("control character in path")
-    if _ABSOLUTE_FORM.match(raw_path):  # RFC 9112 section 3.2.2 absolute-form target
-        raw_path = urlsplit(raw_path).path
-    path = re.split(r"[?#]", raw_path, maxsplit=1)[0]
-    try:
-        decoded = unquote_to_bytes(path).decode("utf-8")
-    except UnicodeError as exc:  # also encode: a header's raw non-UTF-8 bytes are surrogates
-        raise BadRequest("path is not UTF-8") from exc
-    if _CONTROL.search(decoded):
-        raise BadRequest("control character in path")
-    if _DOUBLE_ENCODED.search(decoded):
-        raise BadRequest("double-encoded path")
-    return _resolve_segments(decoded.replace("\\", "/"))
-
-
-def _resolve_segments(path: str) -> str:
-    segments = path.split("/")
-    stack: list[str] = []
-    for segment in segments:
-        if segment.split(";", 1)[0] in (".", "..") and ";" in segment:
-            raise BadRequest("dot-segment with parameters")
-        if segment == "..":
-            if stack:
-                stack.pop()
-        elif segment not in ("", "."):
-            stack.append(segment)
-    # "/a/b/" and "/a/b/.." keep their trailing slash (RFC 3986 section 5.2.4).
-    trailing = bool(stack) and segments[-1] in ("", ".", "..")
-    return "/" + "/".join(stack) + ("/" if trailing else "")
-
-
-def _match_key(path: str) -> str:
+def match_key(path: str) -> str:
     """The form both rule paths and request paths are compared in.
 
     Matrix parameters are dropped from every segment (`/admin;x` is `/admin` to Tomcat and
@@ -96,15 +37,18 @@ class Policy:
     """The configured rules, indexed for longest-prefix lookup on segment boundaries."""
 
     def __init__(self, rules: Sequence[PolicyRule]) -> None:
-        self._by_key: dict[str, PolicyRule] = {}
-        self._by_literal: dict[str, PolicyRule] = {}
-        for rule in rules:
-            # First rule wins when two paths normalize to the same key.
-            self._by_key.setdefault(_match_key(normalize_path(rule.path)), rule)
-            self._by_literal.setdefault(normalize_path(rule.path), rule)
+        self._by_key: dict[str, list[PolicyRule]] = {}
+        self._by_literal: dict[str, list[PolicyRule]] = {}
+        # Rules naming methods come first at their path, so that they win over the rule
+        # without methods; otherwise config order (the first of two colliding keys wins).
+        for rule in sorted(rules, key=lambda rule: not rule.methods):
+            self._by_key.setdefault(match_key(normalize_path(rule.path)), []).append(rule)
+            self._by_literal.setdefault(normalize_path(rule.path), []).append(rule)
 
-    def rule_for(self, path: str) -> PolicyRule:
-        """The rule with the longest path that is a prefix of `path` on a segment boundary.
+    def rule_for(self, path: str, method: str) -> PolicyRule:
+        """The rule with the longest path that is a prefix of `path` on a segment boundary
+        and that applies to `method` (a rule with `methods` lets the others fall through to
+        the next longest prefix).
 
         `path` must come from `normalize_path`. A rule `/admin` covers `/admin` and `/admin/x`
         but not `/administrator`; a rule `/docs/` covers its subtree but not `/docs`. Nothing
@@ -112,20 +56,20 @@ class Policy:
         through case folding or dropped ';' parameters is used unless it is public, in which
         case the path must reach a public rule literally as well.
         """
-        rule = _longest_prefix(self._by_key, _match_key(path))
+        rule = _longest_prefix(self._by_key, match_key(path), method)
         if rule.access != "public":
             return rule
-        return _longest_prefix(self._by_literal, path)
+        return _longest_prefix(self._by_literal, path, method)
 
     @staticmethod
     def permits(rule: PolicyRule, identity: Identity | None) -> bool:
         """Whether `identity` (None: anonymous) may pass `rule`.
 
-        `restricted` passes on any listed group (exact), email (case-insensitive, RFC 5321
-        section 2.4 in practice) or email domain (the exact domain after the last '@', so
-        `evilexample.com` is not `example.com` and `a.example.com` is not `example.com`).
-        Email rules read only `Identity.email`, which is set only when `email_verified` is
-        true: an unverified address proves nothing about its owner.
+        `restricted` needs every condition the rule names: any listed group (exact), email
+        (case-insensitive, RFC 5321 section 2.4 in practice) or email domain (the exact domain
+        after the last '@', so `evilexample.com` is not `example.com`); every `claims` entry;
+        an actor among `actors`. Email rules read only `Identity.email`, which is set only when
+        `email_verified` is true: an unverified address proves nothing about its owner.
         """
         if rule.access == "public":
             return True
@@ -133,28 +77,48 @@ class Policy:
             return False
         if rule.access == "authenticated":
             return True
-        if not rule.groups.isdisjoint(identity.groups):
-            return True
-        if identity.email is None:
+        listed = bool(rule.groups or rule.emails or rule.email_domains)
+        if not (listed or rule.claims or rule.actors):
+            return False  # a restricted rule naming nobody (`groups: []`) fails closed
+        if listed and not _any_listed(rule, identity):
             return False
-        email = identity.email.casefold()
-        if email in {e.casefold() for e in rule.emails}:
-            return True
-        local, at, domain = email.rpartition("@")
-        if not (local and at):
+        if rule.actors and identity.actor not in rule.actors:
             return False
-        return domain in {d.removeprefix("@").casefold() for d in rule.email_domains}
+        return all(claim_holds(identity, name, values) for name, values in rule.claims)
 
 
-def _longest_prefix(index: dict[str, PolicyRule], key: str) -> PolicyRule:
-    for candidate in _prefixes(key):
-        rule = index.get(candidate)
-        if rule is not None:
-            return rule
+def _any_listed(rule: PolicyRule, identity: Identity) -> bool:
+    if not rule.groups.isdisjoint(identity.groups):
+        return True
+    if identity.email is None:
+        return False
+    email = identity.email.casefold()
+    if email in {e.casefold() for e in rule.emails}:
+        return True
+    local, at, domain = email.rpartition("@")
+    if not (local and at):
+        return False
+    return domain in {d.removeprefix("@").casefold() for d in rule.email_domains}
+
+
+def claim_holds(identity: Identity, name: str, accepted: frozenset[str]) -> bool:
+    """`claims: {name: [values]}`: the verified token's claim equals one of `accepted`, or,
+    for a list claim (`groups`), contains one. `email` is read from `Identity.email` only,
+    so an unverified address never satisfies a rule."""
+    value = identity.email if name == "email" else identity.claims.get(name)
+    items = value if isinstance(value, list | tuple) else [value]
+    return any(claim_text(item) in accepted for item in items)
+
+
+def _longest_prefix(index: dict[str, list[PolicyRule]], key: str, method: str) -> PolicyRule:
+    for candidate in segment_prefixes(key):
+        for rule in index.get(candidate, ()):
+            if not rule.methods or method in rule.methods:
+                return rule
     return DEFAULT_RULE
 
 
-def _prefixes(key: str) -> list[str]:
+def segment_prefixes(key: str) -> list[str]:
     """`key`, then each segment-boundary prefix, longest first: with and without the '/'."""
     candidates = [key]
     for index in range(len(key) - 1, -1, -1):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 from multidict import CIMultiDict
 
-from sidecar.errors import BadRequest, Forbidden, SidecarError
+from sidecar.errors import BadRequest, Forbidden, NotFound, SidecarError
 from sidecar.http.proxy import UpstreamProxy
 from sidecar.pipeline.exchange import Exchange, refuse_unauthenticated
 from sidecar.pipeline.headers import forwarded_headers, identity_headers, strip_untrusted
 from sidecar.pipeline.policy import Policy, normalize_path
+from sidecar.pipeline.routes import RouteTable, request_host, upstream_path
 from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.id_tokens import TokenValidator
 from sidecar.tokens.identity import Identity
@@ -38,38 +40,55 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 class ResolveProxied:
-    """Proxy mode: the request itself is the one to decide on."""
+    """Proxy mode: the request itself is the one to decide on. Its route comes from the
+    `Host` (or a trusted proxy's `X-Forwarded-Host`, as Kong sends it without
+    `preserve_host`) and the normalized path; its rule from that route's policy."""
 
-    def __init__(self, policy: Policy) -> None:
-        self._policy = policy
+    def __init__(self, routes: RouteTable) -> None:
+        self._routes = routes
 
     async def __call__(self, exchange: Exchange) -> None:
         request = exchange.request
         exchange.method = request.method
         exchange.uri = request.raw_path
         exchange.path = normalize_path(request.raw_path)
-        exchange.rule = self._policy.rule_for(exchange.path)
+        host = request.headers.get("Host")
+        if exchange.trusted_peer:
+            host = request.headers.get("X-Forwarded-Host") or host
+        _resolve(exchange, self._routes, host)
 
 
 class ResolveForwarded:
-    """Forward-auth mode: the original method and URI come from a trusted proxy only.
+    """Forward-auth mode: the original method, host and URI come from a trusted proxy only.
 
-    From anyone else `X-Forwarded-Uri` is a lie waiting to happen (a client choosing which rule
-    applies to it), so an untrusted caller is judged as if it asked for `/`.
+    From anyone else `X-Forwarded-Uri` and `X-Forwarded-Host` are lies waiting to happen (a
+    client choosing which route and rule apply to it), so an untrusted caller is judged as if
+    it asked for `/` on the `Host` it connected to.
     """
 
-    def __init__(self, policy: Policy) -> None:
-        self._policy = policy
+    def __init__(self, routes: RouteTable) -> None:
+        self._routes = routes
 
     async def __call__(self, exchange: Exchange) -> None:
         headers = exchange.request.headers
-        method, uri = "GET", "/"
+        method, uri, host = "GET", "/", headers.get("Host")
         if exchange.trusted_peer:
             method = headers.get("X-Forwarded-Method", method).upper()
             uri = headers.get("X-Forwarded-Uri") or headers.get("X-Original-URI") or uri
+            host = headers.get("X-Forwarded-Host") or host
         exchange.method, exchange.uri = method, uri
         exchange.path = normalize_path(uri)
-        exchange.rule = self._policy.rule_for(exchange.path)
+        _resolve(exchange, self._routes, host)
+
+
+def _resolve(exchange: Exchange, routes: RouteTable, host: str | None) -> None:
+    try:
+        compiled = routes.select(request_host(host), exchange.path)
+    except NotFound:
+        exchange.decision = "no_route"
+        raise
+    exchange.route = compiled.route
+    exchange.rule = compiled.policy.rule_for(exchange.path, exchange.method)
 
 
 class Authenticate:
@@ -159,7 +178,8 @@ class RewriteHeaders:
         headers["X-Request-ID"] = exchange.request_id
         identity = exchange.identity
         if identity is not None:
-            exchange.identity_headers = identity_headers(identity, self._signer.sign(identity))
+            assertion = self._signer.sign(identity, route=exchange.route)
+            exchange.identity_headers = identity_headers(identity, assertion)
             headers.extend(exchange.identity_headers)
             if self._forward_token:
                 headers["Authorization"] = f"Bearer {identity.id_token}"
@@ -174,21 +194,28 @@ class InjectIdentity:
 
     async def __call__(self, exchange: Exchange) -> None:
         if exchange.identity is not None:
-            assertion = self._signer.sign(exchange.identity)
+            assertion = self._signer.sign(exchange.identity, route=exchange.route)
             exchange.identity_headers = identity_headers(exchange.identity, assertion)
 
 
 class ProxyToUpstream:
-    """Stream to the upstream. The upstream gets the normalized path the policy judged, so
-    that an upstream decoding `%2F` or resolving `..` differently cannot serve something
-    other than what was authorized (path-confusion bypasses, e.g. CVE-2021-41773's class)."""
+    """Stream to the route's upstream. The upstream gets the normalized path the policy
+    judged (less the route's prefix with `strip_prefix`), so that an upstream decoding `%2F`
+    or resolving `..` differently cannot serve something other than what was authorized
+    (path-confusion bypasses, e.g. CVE-2021-41773's class)."""
 
-    def __init__(self, proxy: UpstreamProxy) -> None:
-        self._proxy = proxy
+    def __init__(self, proxies: Mapping[str, UpstreamProxy]) -> None:
+        self._proxies = proxies  # by route name; a route without upstream has none
 
     async def __call__(self, exchange: Exchange) -> None:
-        exchange.response = await self._proxy.forward(
-            exchange.request, exchange.upstream_headers, exchange.path
+        route = exchange.route
+        assert route is not None, "a Resolve step runs first"
+        proxy = self._proxies.get(route.name)
+        if proxy is None:  # a forward-auth-only route: nothing to proxy to
+            exchange.decision = "no_upstream"
+            raise NotFound()
+        exchange.response = await proxy.forward(
+            exchange.request, exchange.upstream_headers, upstream_path(route, exchange.path)
         )
 
 

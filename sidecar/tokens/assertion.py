@@ -4,6 +4,11 @@ Headers can be forged by anything that reaches the upstream without passing the 
 assertion cannot. It is a compact JWS (RFC 7515) signed with ES256 (RFC 7518 section 3.4),
 named by a `kid` that is the key's RFC 7638 thumbprint, and upstreams verify it against
 `/.auth/jwks`.
+
+Each route names its own `aud` and the identity claims its upstream gets (`assertion.claims`,
+CONTRACT "Access policy"): a minimal assertion keeps the header small with long group lists
+(many servers refuse headers beyond 4-8 KiB). One over `OVERSIZE_BYTES` is counted and logged,
+naming the route, at most once per `OVERSIZE_LOG_INTERVAL_S` per route.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from jwt.algorithms import ECAlgorithm
 from jwt.utils import base64url_encode
 
-from sidecar.config.settings import ConfigError, Settings
+from sidecar.config.settings import ConfigError, Route, RouteAssertion, Settings
 from sidecar.tokens.identity import Identity
 
 ALGORITHM = "ES256"
@@ -29,8 +35,46 @@ CACHE_MAX_ENTRIES = 10_000
 # A cached assertion is reused for this share of its lifetime, so an upstream always receives
 # one with at least 3/4 of `ttl_s` left (unless the identity itself expires sooner).
 REUSE_FRACTION = 0.25
+OVERSIZE_BYTES = 4096
+OVERSIZE_LOG_INTERVAL_S = 60.0
 
-_CacheKey = tuple[str, str | None, str | None, tuple[str, ...], int, str]
+_CacheKey = tuple[
+    str, str | None, str | None, str | None, tuple[str, ...], int, RouteAssertion, str
+]
+OversizeHook = Callable[[str, int], None]  # (route name, assertion length)
+
+
+class OversizeReport:
+    """Counts each assertion over `OVERSIZE_BYTES` (`count(route)`) and logs it, at most once
+    per interval per route, so a route with a huge group list cannot flood the log."""
+
+    def __init__(
+        self,
+        count: Callable[[str], None],
+        logger: structlog.typing.FilteringBoundLogger,
+        interval_s: float = OVERSIZE_LOG_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._count = count
+        self._log = logger
+        self._interval_s = interval_s
+        self._clock = clock
+        self._last_logged: dict[str, float] = {}
+
+    def __call__(self, route: str, size: int) -> None:
+        self._count(route)
+        now = self._clock()
+        last = self._last_logged.get(route)
+        if last is not None and now - last < self._interval_s:
+            return
+        self._last_logged[route] = now
+        self._log.warning(
+            "assertion_oversize",
+            route=route,
+            bytes=size,
+            limit=OVERSIZE_BYTES,
+            detail="name fewer claims in the route's assertion.claims",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +96,19 @@ class AssertionSigner:
     wait for upstream JWKS caches, then move it first)."""
 
     def __init__(
-        self, keys: list[ec.EllipticCurvePrivateKey], *, issuer: str, audience: str, ttl_s: int
+        self,
+        keys: list[ec.EllipticCurvePrivateKey],
+        *,
+        issuer: str,
+        audience: str,
+        ttl_s: int,
+        on_oversize: OversizeHook | None = None,
     ) -> None:
         if not keys:
             raise ValueError("at least one signing key is required")
         self._issuer = issuer
-        self._audience = audience
+        self._default = RouteAssertion(audience)
+        self._on_oversize = on_oversize
         self._ttl_s = ttl_s
         self._reuse_s = max(1, int(ttl_s * REUSE_FRACTION))
         self._signing_key = keys[0]
@@ -68,7 +119,10 @@ class AssertionSigner:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, logger: structlog.typing.FilteringBoundLogger | None = None
+        cls,
+        settings: Settings,
+        logger: structlog.typing.FilteringBoundLogger | None = None,
+        on_oversize: OversizeHook | None = None,
     ) -> AssertionSigner:
         """Load `assertion.signing_key` (PEM EC P-256), or make an ephemeral key and warn."""
         log = logger if logger is not None else structlog.get_logger(__name__)
@@ -87,47 +141,53 @@ class AssertionSigner:
             issuer=settings.public_url,
             audience=settings.assertion.audience,
             ttl_s=settings.assertion.ttl_s,
+            on_oversize=on_oversize,
         )
 
-    def sign(self, identity: Identity, now: int | None = None) -> str:
-        """The assertion for `identity`, reused from the cache while fresh enough.
+    def sign(
+        self, identity: Identity, now: int | None = None, *, route: Route | None = None
+    ) -> str:
+        """The assertion for `identity` on `route` (its `assertion.audience` and `claims`;
+        without a route: `assertion.audience`, every claim), reused from the cache while fresh
+        enough. Routes with the same audience and claims share cached assertions.
 
         `exp` is `iat + ttl_s`, but never later than `identity.expires_at`: the assertion
         vouches for a credential and must not outlive it.
         """
         now = int(time.time()) if now is None else now
+        target = self._default if route is None else route.assertion
         key: _CacheKey = (
             identity.sub,
             identity.email,
             identity.name,
+            identity.preferred_username,
             identity.groups,
             identity.expires_at,
+            target,
             _act_key(identity),
         )
         cached = self._cache.get(key)
         if cached is not None and cached.iat <= now < cached.reuse_until:
-            return cached.token
-        exp = min(now + self._ttl_s, identity.expires_at)
-        claims: dict[str, Any] = {
-            "iss": self._issuer,
-            "aud": self._audience,
-            "sub": identity.sub,
-            "groups": list(identity.groups),
-            "iat": now,
-            "exp": exp,
-        }
-        if identity.email is not None:
-            claims["email"] = identity.email
-        if identity.name is not None:
-            claims["name"] = identity.name
-        if identity.act is not None:
-            # CONTRACT "Service to service": an exchanged identity keeps its `act` chain, so a
-            # further exchange nests it (RFC 8693 section 4.1).
-            claims["act"] = dict(identity.act)
-        token = jwt.encode(
-            claims, self._signing_key, algorithm=ALGORITHM, headers={"kid": self._kid}
-        )
-        self._remember(key, _Cached(token, now, min(now + self._reuse_s, exp)), now)
+            token = cached.token
+        else:
+            exp = min(now + self._ttl_s, identity.expires_at)
+            claims: dict[str, Any] = {
+                "iss": self._issuer,
+                "aud": target.audience,
+                "iat": now,
+                "exp": exp,
+            }
+            claims.update(_identity_claims(identity, target.claims))
+            if identity.act is not None:
+                # CONTRACT "Service to service": an exchanged identity keeps its `act` chain
+                # whatever the route's claims, so a further exchange nests it (RFC 8693 4.1).
+                claims["act"] = dict(identity.act)
+            token = jwt.encode(
+                claims, self._signing_key, algorithm=ALGORITHM, headers={"kid": self._kid}
+            )
+            self._remember(key, _Cached(token, now, min(now + self._reuse_s, exp)), now)
+        if len(token) > OVERSIZE_BYTES and self._on_oversize is not None:
+            self._on_oversize(route.name if route is not None else "default", len(token))
         return token
 
     def sign_claims(self, claims: dict[str, Any], *, typ: str) -> str:
@@ -155,6 +215,19 @@ class AssertionSigner:
 
 def _act_key(identity: Identity) -> str:
     return "" if identity.act is None else json.dumps(identity.act, sort_keys=True)
+
+
+def _identity_claims(identity: Identity, names: tuple[str, ...]) -> dict[str, Any]:
+    """The identity claims `names` asks for; `email`, `name` and `preferred_username` only
+    when known (`email` only when verified, see `Identity`)."""
+    values: dict[str, Any] = {
+        "sub": identity.sub,
+        "email": identity.email,
+        "preferred_username": identity.preferred_username,
+        "name": identity.name,
+        "groups": list(identity.groups),
+    }
+    return {name: values[name] for name in names if values[name] is not None}
 
 
 def _public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:

@@ -24,6 +24,8 @@ class Identity:
     actor: str | None = None
     # The whole `act` chain as the token carried it (RFC 8693 section 4.1), for nesting.
     act: Mapping[str, Any] | None = field(default=None, repr=False)
+    # Every claim of the verified token, for policy `claims` rules; never logged.
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_claims(
@@ -45,6 +47,7 @@ class Identity:
             preferred_username=_str_or_none(claims.get("preferred_username")),
             groups=tuple(str(g) for g in groups if isinstance(g, str)),
             id_token=id_token,
+            claims=dict(claims),
         )
 
     def public_view(self) -> dict[str, Any]:

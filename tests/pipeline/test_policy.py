@@ -41,7 +41,7 @@ def user(
 
 
 def rule_of(policy: Policy, raw: str) -> PolicyRule:
-    return policy.rule_for(normalize_path(raw))
+    return policy.rule_for(normalize_path(raw), "GET")
 
 
 @pytest.mark.parametrize(
@@ -71,13 +71,13 @@ def test_longest_prefix_on_segment_boundaries(
 
 def test_default_rule_is_authenticated_when_nothing_matches() -> None:
     policy = Policy([ADMIN])
-    assert policy.rule_for("/elsewhere") == DEFAULT_RULE == PolicyRule("/", "authenticated")
-    assert Policy([]).rule_for("/") == DEFAULT_RULE
+    assert policy.rule_for("/elsewhere", "GET") == DEFAULT_RULE == PolicyRule("/", "authenticated")
+    assert Policy([]).rule_for("/", "GET") == DEFAULT_RULE
 
 
 def test_first_rule_wins_for_equal_paths() -> None:
     first, second = PolicyRule("/x", "public"), PolicyRule("/x", "authenticated")
-    assert Policy([first, second]).rule_for("/x/y") is first
+    assert Policy([first, second]).rule_for("/x/y", "GET") is first
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ def test_normalized_form_is_canonical_and_stable(raw: str) -> None:
 
 def test_rule_paths_are_normalized_too() -> None:
     rule = PolicyRule("//Admin//", "restricted", groups=frozenset({"admins"}))
-    assert Policy([rule]).rule_for("/admin/x") is rule
+    assert Policy([rule]).rule_for("/admin/x", "GET") is rule
 
 
 def test_public_needs_no_identity() -> None:

@@ -65,7 +65,7 @@ Empty means forward-auth mode (no upstream, only /.auth/* is served).
 {{- end -}}
 
 {{- define "auth-sidecar.mode" -}}
-{{- if .Values.app.enabled -}}sidecar{{- else if .Values.upstreamUrl -}}standalone{{- else -}}forward-auth{{- end -}}
+{{- if .Values.app.enabled -}}sidecar{{- else if .Values.upstreamUrl -}}standalone{{- else if .Values.routes -}}gateway{{- else -}}forward-auth{{- end -}}
 {{- end -}}
 
 {{/* Where the secret files are mounted; the env names are the contract's SIDECAR_*_FILE. */}}
@@ -80,9 +80,21 @@ the listeners (from `ports`) and the upstream (from the topology). No secret is 
 {{- $cfg := deepCopy .Values.config -}}
 {{- $_ := set $cfg "listen" (printf "0.0.0.0:%d" (int .Values.ports.http)) -}}
 {{- $_ := set $cfg "admin_listen" (printf "0.0.0.0:%d" (int .Values.ports.admin)) -}}
+{{- if .Values.routes -}}
+{{- /* The route table: each route names its upstream; never mixed with the shorthand. */ -}}
+{{- if .Values.upstreamUrl -}}
+{{- fail "set either routes (each names its upstream) or upstreamUrl, not both" -}}
+{{- end -}}
+{{- if $cfg.assertion.audience -}}
+{{- fail "with routes, set each route's assertion.audience instead of config.assertion.audience" -}}
+{{- end -}}
+{{- $_ := set $cfg "routes" .Values.routes -}}
+{{- $_ := unset $cfg "policy" -}}
+{{- else -}}
 {{- $upstream := include "auth-sidecar.upstream" . -}}
 {{- if $upstream -}}
 {{- $_ := set $cfg "upstream" $upstream -}}
+{{- end -}}
 {{- end -}}
 {{- /* Empty optional strings mean "the sidecar's default": leave them out of the file. */ -}}
 {{- if not $cfg.oidc.audiences -}}{{- $_ := unset $cfg.oidc "audiences" -}}{{- end -}}
