@@ -27,9 +27,6 @@ deploy:
 	  $(DOCKER) build -t '$(SIDECAR_IMAGE)' . && \
 	  $(KIND) load docker-image '$(SIDECAR_IMAGE)' --name '$(KIND_CLUSTER)'; \
 	fi
-	$(KUBECTL) create namespace kong --dry-run=client -o yaml | $(KUBECTL) apply -f -
-	$(KUBECTL) -n kong create configmap kong-plugin-auth-sidecar \
-	  --from-file=kong/plugins/auth-sidecar --dry-run=client -o yaml | $(KUBECTL) apply -f -
 	@# default: the generated local secrets; production: the caller's environment only.
 	if [ '$(HELMFILE_ENV)' = default ]; then set -a && . '$(DEPLOY_ENV_FILE)' && set +a; fi && \
 	  $(HELMFILE) -e '$(HELMFILE_ENV)' apply
