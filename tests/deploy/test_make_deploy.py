@@ -8,7 +8,6 @@ environment (and nothing but helmfile installs anything).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,8 +39,23 @@ def scratch(tmp_path: Path, tools: list[str]) -> tuple[Path, dict[str, str]]:
     # Only what a shell, make and the scripts need, plus the stand-ins: no real kind here.
     base = bin_dir.parent / "sys"
     base.mkdir()
-    for needed in ("sh", "bash", "make", "openssl", "awk", "grep", "tr", "cut", "dirname",
-                   "mkdir", "cat", "basename", "python3", "htpasswd", "env"):
+    for needed in (
+        "sh",
+        "bash",
+        "make",
+        "openssl",
+        "awk",
+        "grep",
+        "tr",
+        "cut",
+        "dirname",
+        "mkdir",
+        "cat",
+        "basename",
+        "python3",
+        "htpasswd",
+        "env",
+    ):
         found = shutil.which(needed)
         if found:
             (base / needed).symlink_to(found)
@@ -110,4 +124,3 @@ def test_kind_up_checks_its_tools(tmp_path: Path) -> None:
     run = make(work, env, "kind-up")
     assert "missing tool: kind" in run.stderr
     assert calls(env) == []
-
