@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROVIDER_DIR := tests/provider
-APT_PKGS := redis-server redis-tools chromium nginx-light wrk lua-busted lua5.1
+APT_PKGS := redis-server redis-tools chromium nginx-light wrk lua-busted lua5.1 original-awk apache2-utils
 STAMP := $(VENV)/.deps-stamp
 
 .PHONY: help deps apt-deps test test-fast test-faults lint typecheck bench demo clean \

@@ -1,5 +1,6 @@
 # Local Kubernetes stack (kind + helmfile). Included from the Makefile.
-# Needs on the host: docker, kind, kubectl, helm, helmfile (none of them is used by `make test`).
+# Needs on the host: docker, kind, kubectl, helm, helmfile (none of them is used by `make test`;
+# tests/deploy/test_make_deploy.py runs these targets with stand-ins).
 KIND ?= kind
 KUBECTL ?= kubectl
 HELMFILE ?= helmfile
@@ -8,6 +9,9 @@ KIND_CLUSTER ?= auth-sidecar
 HELMFILE_ENV ?= default
 SIDECAR_IMAGE ?= auth-sidecar:dev
 DEPLOY_ENV_FILE ?= .run/deploy.env
+
+# `deploy` is also a directory: without .PHONY make would call the target up to date.
+.PHONY: kind-up deploy kind-down
 
 define require-tools
 	@for t in $(1); do command -v $$t >/dev/null || { echo "missing tool: $$t (see docs/deploy.md)" >&2; exit 1; }; done
@@ -20,16 +24,16 @@ kind-up:
 	$(KUBECTL) config use-context 'kind-$(KIND_CLUSTER)'
 	bash deploy/coredns-rewrite.sh
 
+# The default environment also builds the image and loads it into kind: it needs kind too.
+DEPLOY_TOOLS := $(KUBECTL) $(HELMFILE) helm $(if $(filter default,$(HELMFILE_ENV)),$(DOCKER) $(KIND))
+
 deploy:
-	$(call require-tools,$(KUBECTL) $(HELMFILE) helm $(DOCKER))
+	$(call require-tools,$(DEPLOY_TOOLS))
 	@if [ '$(HELMFILE_ENV)' = default ]; then \
-	  bash deploy/dev-secrets.sh && \
+	  DEPLOY_ENV_FILE='$(DEPLOY_ENV_FILE)' bash deploy/dev-secrets.sh && \
 	  $(DOCKER) build -t '$(SIDECAR_IMAGE)' . && \
 	  $(KIND) load docker-image '$(SIDECAR_IMAGE)' --name '$(KIND_CLUSTER)'; \
 	fi
-	$(KUBECTL) create namespace kong --dry-run=client -o yaml | $(KUBECTL) apply -f -
-	$(KUBECTL) -n kong create configmap kong-plugin-auth-sidecar \
-	  --from-file=kong/plugins/auth-sidecar --dry-run=client -o yaml | $(KUBECTL) apply -f -
 	@# default: the generated local secrets; production: the caller's environment only.
 	if [ '$(HELMFILE_ENV)' = default ]; then set -a && . '$(DEPLOY_ENV_FILE)' && set +a; fi && \
 	  $(HELMFILE) -e '$(HELMFILE_ENV)' apply

@@ -87,7 +87,7 @@ describe("auth-sidecar plugin", function()
       ["X-Auth-Assertion"] = "h.p.s", ["X-Credential-Identifier"] = "Cg1zdWI",
     }, rec.set)
     assert.same({ consumer = nil, credential = { id = "Cg1zdWI" } }, rec.authenticated)
-    assert.same({ "x-auth-subject" }, rec.cleared)
+    assert.same({ "x-auth-subject", "Cookie", "Authorization" }, rec.cleared)
   end)
 
   it("on 200 without a subject (public path) authenticates nobody", function()
@@ -180,11 +180,88 @@ describe("auth-sidecar plugin", function()
     end
   end)
 
-  it("refuses a request with too many headers to check, without asking the sidecar", function()
-    local headers = {}
-    for i = 1, 1000 do headers["x-h-" .. i] = "v" end
-    local rec = run({ headers = headers }, { status = 200, headers = { ["X-Auth-Subject"] = "s" } })
+  it("refuses a request whose headers get_headers truncated, without asking the sidecar", function()
+    -- 1000 padding lines of one name (one table entry), then the spoofed header past the cut.
+    local lines = {}
+    for i = 1, 1000 do lines[i] = { "X-Pad", "v" .. i } end
+    lines[#lines + 1] = { "X-Auth-Groups", "admins" }
+    local rec = run({ lines = lines }, { status = 200, headers = { ["X-Auth-Subject"] = "s" } })
+    assert.equal(1000, rec.max_headers)
     assert.equal(431, rec.exited.status)
     assert.is_nil(rec.verify)
+    assert.same({}, rec.set)
+    assert.is_nil(rec.authenticated)
+  end)
+
+  it("clears a spoofed header that is the 1000th line, the last one read", function()
+    local lines = {}
+    for i = 1, 999 do lines[i] = { "X-Pad", "v" .. i } end
+    lines[#lines + 1] = { "X-Auth-Groups", "admins" }
+    local rec = run({ lines = lines }, { status = 200, headers = { ["X-Auth-Subject"] = "s" } })
+    assert.is_nil(rec.exited)
+    assert.is_true(has(rec.cleared, "x-auth-groups"))
+    assert.is_nil(rec.set["X-Auth-Groups"])
+  end)
+end)
+
+describe("auth-sidecar plugin, the upstream's credentials", function()
+  local ALLOW = { status = 200, headers = { ["X-Auth-Subject"] = "s" } }
+
+  it("removes the session cookie from Cookie and keeps the other cookies", function()
+    local cases = {
+      { "theme=dark; sidecar_session=T; lang=en", "theme=dark; lang=en" },
+      { "sidecar_session=T; theme=dark", "theme=dark" },
+      { "theme=dark;sidecar_session=T", "theme=dark" },
+      { { "theme=dark", "sidecar_session=T" }, "theme=dark" },
+      { "sidecar_session=A; x=1; sidecar_session=B", "x=1" },
+      { "sidecar_session_login=L; Sidecar_Session=C; xsidecar_session=D",
+        "sidecar_session_login=L; Sidecar_Session=C; xsidecar_session=D" },
+    }
+    for _, case in ipairs(cases) do
+      local rec = run({ headers = { cookie = case[1] } }, ALLOW)
+      assert.is_nil(rec.exited)
+      assert.equal(case[2], rec.set["Cookie"])
+      assert.is_false(has(rec.cleared, "Cookie"))
+    end
+  end)
+
+  it("clears Cookie when the session cookie was the only one", function()
+    local rec = run({ headers = { cookie = " sidecar_session=T " } }, ALLOW)
+    assert.is_true(has(rec.cleared, "Cookie"))
+    assert.is_nil(rec.set["Cookie"])
+  end)
+
+  it("removes the cookie named by cookie_name", function()
+    local conf = {}
+    for k, v in pairs(CONF) do conf[k] = v end
+    conf.cookie_name = "__Host-app"
+    local rec = run({ headers = { cookie = "__Host-app=T; sidecar_session=x" } }, ALLOW, conf)
+    assert.equal("sidecar_session=x", rec.set["Cookie"])
+  end)
+
+  it("removes the client's Authorization", function()
+    local rec = run({ headers = { authorization = "Bearer abc.def.ghi" } }, ALLOW)
+    assert.is_true(has(rec.cleared, "Authorization"))
+    assert.is_nil(rec.set["Authorization"])
+  end)
+
+  it("with forward_token passes only the token the sidecar answered with", function()
+    local conf = {}
+    for k, v in pairs(CONF) do conf[k] = v end
+    conf.forward_token = true
+    local verified = { status = 200, headers = { ["X-Auth-Subject"] = "s",
+                                                 Authorization = "Bearer verified" } }
+    local rec = run({ headers = { authorization = "Bearer client" } }, verified, conf)
+    assert.equal("Bearer verified", rec.set["Authorization"])
+    rec = run({ headers = { authorization = "Bearer client" } }, ALLOW, conf)
+    assert.is_true(has(rec.cleared, "Authorization"))
+    assert.is_nil(rec.set["Authorization"])
+  end)
+
+  it("never copies the sidecar's Authorization without forward_token", function()
+    local verified = { status = 200, headers = { ["X-Auth-Subject"] = "s",
+                                                 Authorization = "Bearer verified" } }
+    local rec = run({ headers = {} }, verified)
+    assert.is_nil(rec.set["Authorization"])
   end)
 end)

@@ -8,6 +8,7 @@ renders them once `requiredEnv "X"` is replaced by a marker value `env-X` (and `
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -48,11 +49,13 @@ def environments() -> dict[str, Any]:
     return merged
 
 
-def render_gotmpl(path: Path, values: dict[str, Any]) -> str:
+def render_gotmpl(path: Path, values: dict[str, Any], env: dict[str, str] | None = None) -> str:
+    """`env` gives values to `env "X"` (optional variables); the others render as ""."""
     import helm_python
 
+    given = env or {}
     source = REQUIRED_ENV.sub(lambda m: f'"{env_marker(m[1])}"', path.read_text())
-    source = OPTIONAL_ENV.sub('""', source)
+    source = OPTIONAL_ENV.sub(lambda m: json.dumps(given.get(m[1], "")), source)
     with tempfile.TemporaryDirectory() as tmp:
         chart = Path(tmp) / "scratch"
         (chart / "templates").mkdir(parents=True)
@@ -62,22 +65,27 @@ def render_gotmpl(path: Path, values: dict[str, Any]) -> str:
     return next(iter(out.values()))
 
 
-def load_values_file(path: Path, env_values: dict[str, Any]) -> dict[str, Any]:
-    text = render_gotmpl(path, env_values) if path.suffix == ".gotmpl" else path.read_text()
+def load_values_file(
+    path: Path, env_values: dict[str, Any], env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    gotmpl = path.suffix == ".gotmpl"
+    text = render_gotmpl(path, env_values, env) if gotmpl else path.read_text()
     loaded: dict[str, Any] = yaml.safe_load(text) or {}
     return loaded
 
 
-def environment_values(name: str) -> dict[str, Any]:
+def environment_values(name: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for rel in environments()[name]["values"]:
-        merged.update(load_values_file(REPO / rel, {}))
+        merged.update(load_values_file(REPO / rel, {}, env))
     return merged
 
 
-def release_values(name: str, environment: str) -> dict[str, Any]:
-    env_values = environment_values(environment)
+def release_values(
+    name: str, environment: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    env_values = environment_values(environment, env)
     merged: dict[str, Any] = {}
     for rel in release(name).get("values", []):
-        merged.update(load_values_file(REPO / rel, env_values))
+        merged.update(load_values_file(REPO / rel, env_values, env))
     return merged

@@ -51,8 +51,9 @@ def test_every_release_chart_is_local_or_from_a_declared_repository() -> None:
 
 def test_every_values_file_exists() -> None:
     for rel in hf.releases():
-        assert rel.get("values"), rel["name"]
-        for path in rel["values"]:
+        local = rel["chart"].startswith("./")
+        assert local or rel.get("values"), f"{rel['name']}: an upstream chart needs our values"
+        for path in rel.get("values", []):
             assert (REPO / path).is_file(), f"{rel['name']}: {path}"
 
 
@@ -155,9 +156,8 @@ def test_kong_nodeports_match_kind_and_load_the_plugin() -> None:
         443: kong["proxy"]["tls"]["nodePort"],
     }
     (plugin,) = kong["plugins"]["configMaps"]
+    # Its ConfigMap: tests/deploy/test_first_deploy.py.
     assert plugin["pluginName"] == "auth-sidecar"
-    makefile = (REPO / "mk/deploy.mk").read_text()
-    assert f"create configmap {plugin['name']}" in makefile
     assert kind["networking"]["podSubnet"] == hf.environment_values("default")["podCidr"]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -82,3 +84,69 @@ def test_forward_auth_mode_guards_the_app_only() -> None:
     app_plugins = plugins_of(services["app"])
     assert app_plugins["auth-sidecar"]["verify_url"].endswith("/.auth/verify")
     assert app_plugins["rate-limiting"]["limit_by"] == "credential"
+
+
+def docker_runs(text: str) -> list[list[str]]:
+    """The `docker run` commands in a file's comments or a Markdown code block, as argv."""
+    lines = [re.sub(r"^\s*#?\s*", "", line) for line in text.splitlines()]
+    commands, current = [], ""
+    for line in lines:
+        if current or line.startswith("docker run"):
+            current += " " + line.rstrip("\\").strip()
+            if not line.endswith("\\"):
+                commands.append(shlex.split(current.replace("$PWD", str(REPO))))
+                current = ""
+    return commands
+
+
+def run_options(argv: list[str]) -> tuple[dict[str, str], dict[str, Path]]:
+    """The `-e NAME=VALUE` environment and the `-v HOST:CONTAINER[:ro]` mounts of a docker run."""
+    env: dict[str, str] = {}
+    mounts: dict[str, Path] = {}
+    for flag, value in itertools.pairwise(argv):
+        if flag == "-e":
+            name, _, val = value.partition("=")
+            env[name] = val
+        elif flag == "-v":
+            host, container, *_ = value.split(":")
+            mounts[container] = Path(host)
+    return env, mounts
+
+
+def in_container(path: str, mounts: dict[str, Path]) -> Path | None:
+    """The host file a container path is, through the mounts (None: not mounted)."""
+    for container, host in mounts.items():
+        if path == container or path.startswith(container.rstrip("/") + "/"):
+            return host / path[len(container) :].lstrip("/")
+    return None
+
+
+def lua_search(module: str, package_path: str, mounts: dict[str, Path]) -> Path | None:
+    """Lua's package.searchpath: each `;` template with `?` as the module's dotted name."""
+    for template in package_path.split(";"):
+        if not template:
+            continue  # ";;" is Lua's default path: Kong's own modules, not ours
+        found = in_container(template.replace("?", module.replace(".", "/")), mounts)
+        if found is not None and found.is_file():
+            return found
+    return None
+
+
+DOCUMENTED_RUNS = [KONG / "kong.yaml", KONG / "kong-forward-auth.yaml", REPO / "docs/deploy.md"]
+
+
+@pytest.mark.parametrize("path", DOCUMENTED_RUNS, ids=lambda p: p.name)
+def test_documented_docker_runs_find_their_files(path: Path) -> None:
+    runs = docker_runs(path.read_text())
+    assert runs, f"no docker run in {path.name}"
+    for argv in runs:
+        env, mounts = run_options(argv)
+        declarative = in_container(env["KONG_DECLARATIVE_CONFIG"], mounts)
+        assert declarative is not None, argv
+        assert declarative.is_file(), argv
+        if "auth-sidecar" not in env.get("KONG_PLUGINS", ""):
+            continue
+        for part in ("handler", "schema"):
+            module = f"kong.plugins.auth-sidecar.{part}"
+            found = lua_search(module, env["KONG_LUA_PACKAGE_PATH"], mounts)
+            assert found == PLUGIN / f"{part}.lua", f"{module} not found by {argv}"

@@ -3,7 +3,7 @@
 //   node provider.mjs CONFIG.json
 //
 // CONFIG: {port (0 = any), issuer (default http://127.0.0.1:<port>), state_dir, id_token_ttl_s,
-// refresh_token_ttl_s, jwks_max_age_s, clients: [{client_id, client_secret, redirect_uris,
+// refresh_token_ttl_s, jwks_max_age_s, clients: [{client_id, client_name?, client_secret, redirect_uris,
 // redirect_uri_patterns}], users: [{email, password, groups, email_verified, name,
 // preferred_username, sub?}]}
 //

@@ -134,3 +134,12 @@ the listeners (from `ports`) and the upstream (from the topology). No secret is 
 {{- define "auth-sidecar.verifyUrl" -}}
 {{- printf "http://%s.%s.svc:%d/.auth/verify" (include "auth-sidecar.fullname" .) .Release.Namespace (int .Values.service.port) -}}
 {{- end -}}
+
+{{/* Non-empty when a CA bundle for outgoing TLS is configured (caBundle). */}}
+{{- define "auth-sidecar.caBundle" -}}
+{{- if and (or .Values.caBundle.secretName .Values.caBundle.configMapName) (not (and .Values.caBundle.secretName .Values.caBundle.configMapName)) -}}
+true
+{{- else if and .Values.caBundle.secretName .Values.caBundle.configMapName -}}
+{{- fail "caBundle: set secretName or configMapName, not both" -}}
+{{- end -}}
+{{- end }}

@@ -15,6 +15,8 @@ local lower = string.lower
 local gsub = string.gsub
 local sub = string.sub
 local find = string.find
+local gmatch = string.gmatch
+local match = string.match
 local concat = table.concat
 
 local AuthSidecar = {
@@ -22,8 +24,9 @@ local AuthSidecar = {
   VERSION = "0.1.0",
 }
 
--- Request headers beyond this many are refused: a truncated header table could hide a spoofed
--- identity header from the cleanup below.
+-- Request header lines beyond this many are refused (431): get_headers(max) stops reading at
+-- `max` lines and says "truncated", and a header past the cut would escape the cleanup below
+-- (1000 padding lines, then a spoofed X-Auth-Groups).
 local MAX_HEADERS = 1000
 
 -- What the sidecar answers with on 200 and Kong copies into the upstream request.
@@ -63,16 +66,13 @@ local function is_identity_header(name)
   return false
 end
 
---- Removes every identity header the client sent; false when there were too many to check.
+--- Removes every identity header the client sent.
 local function clear_identity_headers(headers)
-  local count = 0
   for name in pairs(headers) do
-    count = count + 1
     if is_identity_header(name) then
       kong.service.request.clear_header(name)
     end
   end
-  return count < MAX_HEADERS
 end
 
 local function joined(value, separator)
@@ -80,6 +80,44 @@ local function joined(value, separator)
     return concat(value, separator)
   end
   return value
+end
+
+--- The Cookie header without the sidecar's session cookie, other pairs kept as sent; nil when
+--- nothing is left. RFC 6265 section 5.4: pairs separated by ";", names case-sensitive.
+local function without_cookie(value, cookie_name)
+  if value == nil then
+    return nil
+  end
+  local kept = {}
+  for pair in gmatch(value .. ";", "([^;]*);") do
+    local name = match(pair, "^%s*([^=]*)")
+    if (gsub(name, "%s+$", "")) ~= cookie_name and find(pair, "%S") then
+      kept[#kept + 1] = (gsub(pair, "^%s+", ""))
+    end
+  end
+  if #kept == 0 then
+    return nil
+  end
+  return concat(kept, "; ")
+end
+
+--- Gives the upstream the request proxy mode would: the session cookie is a bearer credential
+--- for the sidecar only and never leaves it; the client's Authorization never passes as is
+--- (with forward_token the upstream gets only the token the sidecar answered with).
+local function strip_credentials(conf, headers, res)
+  local cookie_name = conf.cookie_name or "sidecar_session"
+  local cookie = without_cookie(joined(headers["cookie"], "; "), cookie_name)
+  if cookie then
+    kong.service.request.set_header("Cookie", cookie)
+  else
+    kong.service.request.clear_header("Cookie")
+  end
+  local token = conf.forward_token and joined(res.headers["Authorization"], ", ")
+  if token and token ~= "" then
+    kong.service.request.set_header("Authorization", token)
+  else
+    kong.service.request.clear_header("Authorization")
+  end
 end
 
 local function verify_headers(headers)
@@ -136,7 +174,8 @@ local function pick(res_headers, names)
   return picked
 end
 
-local function allow(res)
+local function allow(conf, headers, res)
+  strip_credentials(conf, headers, res)
   for name, value in pairs(pick(res.headers, IDENTITY_HEADERS)) do
     kong.service.request.set_header(name, joined(value, ","))
   end
@@ -152,10 +191,11 @@ local function allow(res)
 end
 
 function AuthSidecar:access(conf)
-  local headers = kong.request.get_headers(MAX_HEADERS)
-  if not clear_identity_headers(headers) then
+  local headers, truncated = kong.request.get_headers(MAX_HEADERS)
+  if truncated then
     return kong.response.exit(431, { error = "header_too_large" })
   end
+  clear_identity_headers(headers)
 
   local res, err = call_sidecar(conf, headers)
   if not res then
@@ -164,7 +204,7 @@ function AuthSidecar:access(conf)
   end
 
   if res.status == 200 then
-    return allow(res)
+    return allow(conf, headers, res)
   end
   if res.status == 401 then
     local login = browser_login(conf, headers)
@@ -192,5 +232,6 @@ end
 
 -- Exposed for the unit tests.
 AuthSidecar._is_identity_header = is_identity_header
+AuthSidecar._without_cookie = without_cookie
 
 return AuthSidecar

@@ -18,6 +18,11 @@ return {
           -- Browsers (GET/HEAD accepting text/html) without a session are sent here, with
           -- ?rd=<original path>; "" answers them 401 like API callers.
           { login_path = { type = "string", default = "/.auth/login" } },
+          -- The sidecar's session.cookie_name: removed from Cookie before the upstream sees it.
+          { cookie_name = { type = "string", default = "sidecar_session", len_min = 1 } },
+          -- The sidecar's headers.forward_token: the upstream gets the Authorization the
+          -- sidecar answers /.auth/verify with; false (and always, the client's own): none.
+          { forward_token = { type = "boolean", default = false } },
         },
     } },
   },

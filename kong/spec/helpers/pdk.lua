@@ -13,6 +13,30 @@ function M.headers(initial)
   return t
 end
 
+--- What ngx.req.get_headers(max) gives: `request.lines` ({name, value} in wire order) read up
+--- to `max` lines, then "truncated" as a second value; or `request.headers` as they are.
+function M.read_header_lines(request, max)
+  if not request.lines then
+    return request.headers
+  end
+  local headers = {}
+  for i, line in ipairs(request.lines) do
+    if i > max then
+      return headers, "truncated"
+    end
+    local name, value = string.lower(line[1]), line[2]
+    local seen = headers[name]
+    if seen == nil then
+      headers[name] = value
+    elseif type(seen) == "table" then
+      seen[#seen + 1] = value
+    else
+      headers[name] = { seen, value }
+    end
+  end
+  return headers
+end
+
 --- Installs `kong` and `resty.http`; `request` describes the client request, `sidecar` the
 --- verify answer: {status=, headers=, body=} or {err=}. Returns the recorder.
 function M.install(request, sidecar)
@@ -24,7 +48,7 @@ function M.install(request, sidecar)
     request = {
       get_headers = function(max)
         rec.max_headers = max
-        return request.headers
+        return M.read_header_lines(request, max)
       end,
       get_method = function() return request.method or "GET" end,
       get_path_with_query = function() return request.uri or "/" end,

@@ -16,6 +16,7 @@ const CLAIMS = {
 function clientMetadata(client) {
   return {
     client_id: client.client_id,
+    ...(client.client_name ? { client_name: client.client_name } : {}),
     client_secret: client.client_secret,
     redirect_uris: client.redirect_uris ?? [],
     grant_types: ['authorization_code', 'refresh_token'],
