@@ -264,7 +264,7 @@ async def _pipelines(app: web.Application) -> AsyncIterator[None]:
             ResolveForwarded(routes),
             authenticate,
             Authorize(login_url=None),
-            InjectIdentity(signer),
+            InjectIdentity(signer, forward_token=settings.forward_token),
             AnswerVerify(),
         ]
     )

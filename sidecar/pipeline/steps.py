@@ -187,15 +187,24 @@ class RewriteHeaders:
 
 
 class InjectIdentity:
-    """Forward-auth: only the identity headers, for the gateway to copy."""
+    """Forward-auth: only the identity headers, for the gateway to copy. With
+    `headers.forward_token` the answer also carries `Authorization: Bearer <verified id token>`,
+    the only Authorization the gateway may pass on (it drops the client's own), so that the
+    upstream gets what proxy mode would give it."""
 
-    def __init__(self, signer: AssertionSigner) -> None:
+    def __init__(self, signer: AssertionSigner, *, forward_token: bool = False) -> None:
         self._signer = signer
+        self._forward_token = forward_token
 
     async def __call__(self, exchange: Exchange) -> None:
-        if exchange.identity is not None:
-            assertion = self._signer.sign(exchange.identity, route=exchange.route)
-            exchange.identity_headers = identity_headers(exchange.identity, assertion)
+        identity = exchange.identity
+        if identity is not None:
+            assertion = self._signer.sign(identity, route=exchange.route)
+            exchange.identity_headers = identity_headers(identity, assertion)
+            if self._forward_token and identity.id_token:
+                exchange.identity_headers.append(
+                    ("Authorization", f"Bearer {identity.id_token}")
+                )
 
 
 class ProxyToUpstream:

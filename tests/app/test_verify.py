@@ -133,3 +133,19 @@ async def test_forward_auth_mode_serves_verify(forward_auth_only, id_tokens):
 async def test_forward_auth_mode_answers_404_elsewhere(forward_auth_only, id_tokens, path):
     answer = await call(forward_auth_only.url + path, bearer(id_tokens[ADMIN]))
     assert_refused(answer, 404, "not_found", None)
+
+
+async def test_verify_answers_the_verified_token_only_with_forward_token(
+    sidecar_factory, id_tokens
+):
+    """Forward-auth gateways drop the client's Authorization and copy the answer's: with
+    `headers.forward_token` the answer carries the verified id token, else no Authorization."""
+    token = id_tokens[USER]
+    plain = await sidecar_factory()
+    answer = await verify(plain, {**forwarded("/x"), **bearer(token)})
+    assert answer.status == 200, answer.text
+    assert "Authorization" not in answer.headers
+    forwarding = await sidecar_factory({"headers": {"forward_token": True}})
+    answer = await verify(forwarding, {**forwarded("/x"), **bearer(token)})
+    assert answer.status == 200, answer.text
+    assert answer.headers.getall("Authorization") == [f"Bearer {token}"]
