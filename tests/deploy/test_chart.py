@@ -239,11 +239,24 @@ def test_forward_auth_has_no_upstream_and_a_kong_plugin() -> None:
     assert forward["config"]["verify_url"] == "http://demo-auth-sidecar.apps.svc:80/.auth/verify"
     assert forward["config"]["login_path"] == "/.auth/login"
     assert forward["config"]["timeout_ms"] == 2000
+    # The gateway strips what proxy mode strips: the configured cookie, Authorization.
+    assert forward["config"]["cookie_name"] == "sidecar_session"
+    assert forward["config"]["forward_token"] is False
     assert plugins["demo-auth-sidecar-rate-limiting"]["config"]["limit_by"] == "credential"
     ingress = rendered.one("Ingress")
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/.auth"
     annotation = ingress["metadata"]["annotations"]["konghq.com/plugins"]
     assert "forward-auth" not in annotation, "the sidecar's own routes must not call itself"
+
+
+def test_forward_auth_plugin_follows_the_cookie_name_and_forward_token() -> None:
+    values = load_values(ci("forward-auth"))
+    config = values.setdefault("config", {})
+    config.setdefault("session", {})["cookie_name"] = "app_sess"
+    config.setdefault("headers", {})["forward_token"] = True
+    plugins = {p["metadata"]["name"]: p for p in render(values).of_kind("KongPlugin")}
+    forward = plugins["demo-auth-sidecar-forward-auth"]["config"]
+    assert (forward["cookie_name"], forward["forward_token"]) == ("app_sess", True)
 
 
 @pytest.mark.parametrize("name", ["sidecar-in-pod", "standalone", "forward-auth"])
