@@ -72,3 +72,14 @@ def test_schema_refuses_a_trusted_issuer_without_jwks_url() -> None:
     values["config"]["trusted_issuers"] = [{"issuer": "https://a.example.com"}]
     with pytest.raises(helm_python.HelmError):
         render(values)
+
+
+def test_network_policy_admits_extra_peers_on_the_main_port_only() -> None:
+    values = with_second_round()
+    peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "auth-sidecar"}}}
+    values.setdefault("networkPolicy", {})["extraFrom"] = [peer]
+    policy = render(values).one("NetworkPolicy")
+    extra = [rule for rule in policy["spec"]["ingress"] if rule["from"] == [peer]]
+    assert [rule["ports"] for rule in extra] == [[{"port": "http", "protocol": "TCP"}]]
+    assert len(policy["spec"]["ingress"]) == 3
+    assert len(render(with_second_round()).one("NetworkPolicy")["spec"]["ingress"]) == 2
