@@ -178,9 +178,12 @@ def _start(name: str, argv: list[str], workdir: Path, port: int) -> Peer:
     log_path = workdir / f"{name}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     peer = Peer(name, f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 20
     while not _listening(port):

@@ -64,7 +64,7 @@ def serve_jwks(jwks_url: str, workdir: Path) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     key_path, cert_path = self_signed(workdir)
