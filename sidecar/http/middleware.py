@@ -12,6 +12,7 @@ from aiohttp.typedefs import Middleware
 
 from sidecar.config.settings import IPNetwork
 from sidecar.errors import LoginRequired, SidecarError
+from sidecar.logging import AccessLog, access_logger
 from sidecar.metrics import Metrics
 from sidecar.pipeline.headers import is_trusted_peer, request_id
 
@@ -22,15 +23,16 @@ TRUSTED_PEER = web.RequestKey("trusted_peer", bool)
 DECISION = web.RequestKey("decision", list[str])  # a one-slot box the handlers fill
 SUBJECT = web.RequestKey("subject", list[str])
 
-log = structlog.get_logger("sidecar.access")
-
 
 def error_body(error: str, req_id: str) -> str:
     return json.dumps({"error": error, "request_id": req_id})
 
 
-def make_context_middleware(trusted_proxies: Sequence[IPNetwork], metrics: Metrics) -> Middleware:
+def make_context_middleware(
+    trusted_proxies: Sequence[IPNetwork], metrics: Metrics, log: AccessLog | None = None
+) -> Middleware:
     """Assign the request id, then log one line and count the request, whatever happened."""
+    log = log if log is not None else access_logger()
 
     @web.middleware
     async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -39,7 +41,9 @@ def make_context_middleware(trusted_proxies: Sequence[IPNetwork], metrics: Metri
         req_id = request_id(request.headers, trusted=trusted)
         request[REQUEST_ID], request[TRUSTED_PEER] = req_id, trusted
         request[DECISION], request[SUBJECT] = ["unknown"], [""]
-        structlog.contextvars.clear_contextvars()
+        # For the other lines of this request. aiohttp runs each request in a task of its
+        # own, on a copy of the context: nothing bound here outlives the request, so there
+        # is nothing to clear first (clear_contextvars walks the whole context: ~5 us).
         structlog.contextvars.bind_contextvars(request_id=req_id)
         status = 500
         try:
@@ -52,6 +56,7 @@ def make_context_middleware(trusted_proxies: Sequence[IPNetwork], metrics: Metri
             metrics.observe_request(decision, duration)
             log.info(
                 "request",
+                request_id=req_id,
                 method=request.method,
                 path=request.path,
                 status=status,
