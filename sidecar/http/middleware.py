@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,10 +35,15 @@ def make_context_middleware(
     """Assign the request id, then log one line and count the request, whatever happened."""
     log = log if log is not None else access_logger()
 
+    # A pod sees few peer addresses (the gateway's, the probes'): parse and match each once.
+    @functools.lru_cache(maxsize=1024)
+    def trusted_peer(peer: str | None) -> bool:
+        return is_trusted_peer(peer, trusted_proxies)
+
     @web.middleware
     async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
-        trusted = is_trusted_peer(request.remote, trusted_proxies)
+        trusted = trusted_peer(request.remote)
         req_id = request_id(request.headers, trusted=trusted)
         request[REQUEST_ID], request[TRUSTED_PEER] = req_id, trusted
         request[DECISION], request[SUBJECT] = ["unknown"], [""]
