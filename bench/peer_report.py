@@ -9,6 +9,7 @@ from bench.measure import Measurement
 from bench.report import round_ratio
 
 NGINX, APACHE, OIDC = "nginx", "apache", "mod_auth_openidc"
+PEERS = (NGINX, APACHE, OIDC)
 PATHS = (("b", "passthrough (public path)"), ("c", "bearer token"), ("d", "session cookie (Redis)"))
 UNFAIR = """\
 Differences that make the comparison unfair, either way:
@@ -53,7 +54,7 @@ def peer_table(measurements: list[Measurement], sidecar: str) -> str:
     head = "".join(f"{name:>22}" for name in columns)
     lines = [
         "CPU us/req and req/s per target (medians of the rounds), one run:",
-        f"{'path':<28}{head}{'sidecar/mod_auth_oidc CPU':>28}",
+        f"{'path':<28}{head}{'sidecar/mod_auth_oidc: CPU, req/s':>36}",
     ]
     for scenario, label in PATHS:
         row = [
@@ -64,8 +65,10 @@ def peer_table(measurements: list[Measurement], sidecar: str) -> str:
             by_key.get((sidecar, scenario)),
         ]
         ratio = _cpu_ratio(row[4], row[3])
+        if row[3] is not None and row[4] is not None:
+            ratio += f"  {round_ratio(row[4], row[3]):.2f}"
         cells = "".join(f"{_cell(m):>22}" for m in row)
-        lines.append(f"{label:<28}{cells}{ratio:>28}")
+        lines.append(f"{label:<28}{cells}{ratio:>36}")
     return "\n".join(lines)
 
 
@@ -112,6 +115,8 @@ def goals(measurements: list[Measurement], sidecar: str, paced: list[Paced]) -> 
         ("session req/s vs passthrough", rate(side["d"], side["b"]), ">=", 0.85),
     ]
     for p in paced:
+        if p.sidecar.target.variant != sidecar:
+            continue
         checks.append(
             (
                 f"added p99 ms at half peak ({p.scenario}, {p.rate:.0f} req/s)",
@@ -137,7 +142,8 @@ def paced_table(paced: list[Paced]) -> str:
     for p in paced:
         s, u = p.sidecar, p.upstream
         lines.append(
-            f"  ({p.scenario}) asked {p.rate:6.0f} req/s: sidecar {s.rate:6.0f} req/s p50 "
+            f"  ({p.scenario}) {s.target.variant:<10} asked {p.rate:6.0f} req/s: sidecar "
+            f"{s.rate:6.0f} req/s p50 "
             f"{s.p50_ms:5.2f} p99 {s.p99_ms:6.2f} ms; upstream {u.rate:6.0f} req/s p50 "
             f"{u.p50_ms:5.2f} p99 {u.p99_ms:6.2f} ms; added p99 {p.added_p99_ms:5.2f} ms"
         )

@@ -146,17 +146,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _paced(measurements: list[Measurement], reference: str, load: Load) -> list[peer_report.Paced]:
-    """(b), (c), (d) of the reference sidecar at half their measured peak, and the upstream
+    """(b), (c), (d) of each sidecar at half the reference's measured peak, and the upstream
     alone at the same rate: the latency the sidecar adds when it is not saturated."""
     by_key = {(m.target.variant, m.target.scenario): m for m in measurements}
     upstream = by_key[("", "a")].target
+    variants = [v for v, s in by_key if s == "b" and v not in peer_report.PEERS and v]
     paced = []
     for scenario in "bcd":
-        peak = by_key[(reference, scenario)]
-        rate = peak.rate / 2
-        sidecar = measure_paced(peak.target, rate, load)
+        rate = by_key[(reference, scenario)].rate / 2
         alone = measure_paced(upstream, rate, load)
-        paced.append(peer_report.Paced(scenario, rate, sidecar, alone))
+        for variant in variants:
+            sidecar = measure_paced(by_key[(variant, scenario)].target, rate, load)
+            paced.append(peer_report.Paced(scenario, rate, sidecar, alone))
     return paced
 
 
