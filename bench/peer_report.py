@@ -128,11 +128,11 @@ def goals(measurements: list[Measurement], sidecar: str, paced: list[Paced]) -> 
     lines = ["Goals (issue 9), ratios from this run:"]
     for name, value, op, limit in checks:
         if value is None:
-            lines.append(f"  {name:<58} {'-':>6}  (not measured)")
+            lines.append(f"  {name:<58} {'-':>6}   (not measured)")
             continue
         met = value <= limit if op == "<=" else value >= limit
         lines.append(
-            f"  {name:<58} {value:6.2f}  goal {op} {limit:<4} {'met' if met else 'NOT met'}"
+            f"  {name:<58} {value:6.3f}  goal {op} {limit:<4} {'met' if met else 'NOT met'}"
         )
     return "\n".join(lines)
 
