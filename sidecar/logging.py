@@ -110,6 +110,16 @@ def _one_shot_encoder() -> Callable[[Any], str]:
     return lambda event: "".join(c_encoder(event, 0))
 
 
+class _CurrentStdout:
+    """`sys.stdout` as it is at each write (a test's capture, a redirect), like `print`."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def access_logger(level: str = "info", fmt: str = "json", file: Any = None) -> AccessLog:
     """The access line's own structlog logger: the same JSON line as `configure_logging`
     renders (level, ISO UTC timestamp, `json.dumps`), at a fraction of the cost per call.
@@ -125,7 +135,7 @@ def access_logger(level: str = "info", fmt: str = "json", file: Any = None) -> A
         return structlog.get_logger("sidecar.access")  # type: ignore[no-any-return]
     numeric = logging.getLevelNamesMapping()[level.upper()]
     bound: AccessLog = structlog.wrap_logger(
-        structlog.WriteLogger(file if file is not None else sys.stdout),
+        structlog.WriteLogger(file if file is not None else _CurrentStdout()),  # type: ignore[arg-type]
         processors=[_AccessRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
     ).bind()
