@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 PROVIDER_DIR := tests/provider
 APT_PKGS := redis-server redis-tools chromium nginx-light wrk lua-busted lua5.1 original-awk apache2-utils
 STAMP := $(VENV)/.deps-stamp
+# `make bench` only: the C peers it measures the sidecar against (not needed by `make test`).
+BENCH_APT_PKGS := wrk nginx-light apache2 libapache2-mod-auth-openidc
 
-.PHONY: help deps apt-deps test test-fast test-faults lint typecheck bench demo clean \
+.PHONY: help deps apt-deps bench-deps apt-install test test-fast test-faults lint typecheck bench demo clean \
         kind-up deploy kind-down
 
 help:
@@ -16,7 +18,13 @@ help:
 	@echo "make bench  - wrk benchmarks on loopback, printed as ratios"
 
 apt-deps:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-install PKGS='$(APT_PKGS)'
+
+bench-deps:
+	@$(MAKE) --no-print-directory apt-install PKGS='$(BENCH_APT_PKGS)'
+
+apt-install:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing apt packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -49,7 +57,7 @@ test-fast: deps
 test-faults: deps
 	FAULTS_PROFILE=full $(BIN)/pytest -q tests/faults
 
-bench: deps
+bench: deps bench-deps
 	$(BIN)/python -m bench
 
 demo: deps

@@ -51,3 +51,20 @@ async def check_target(url: str, headers: dict[str, str], expected_sub: str | No
         body = await response.json(content_type=None)
         if response.status != 200 or body.get("subject") != expected_sub:
             raise RuntimeError(f"{url}: {response.status} {body}")
+
+
+async def apache_session_cookie(provider: OidcProvider, protected_url: str, cookie: str) -> str:
+    """mod_auth_openidc's own login: a browser navigation to a protected URL, its redirect to
+    the provider, the forms, its redirect URI: the `Cookie` header value of its session."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    navigation = {"Accept": "text/html"}
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=TIMEOUT) as http:
+        async with http.get(protected_url, headers=navigation, allow_redirects=False) as start:
+            if start.status != 302:
+                raise RuntimeError(f"{protected_url} answered {start.status}, not a login")
+            authorize_url = start.headers["Location"]
+        callback = await provider.complete_login(http, authorize_url, USER, PASSWORD)
+        async with http.get(callback, headers=navigation, allow_redirects=False) as done:
+            if done.status != 302 or cookie not in done.cookies:
+                raise RuntimeError(f"{callback.split('?')[0]} answered {done.status}, no session")
+            return f"{cookie}={done.cookies[cookie].value}"

@@ -28,13 +28,14 @@ class Target:
     headers: dict[str, str]
     expected_sub: str | None
     pid: int  # the server whose CPU time is counted (with its worker processes)
+    label: str = ""  # what the table calls it (default: the scenario's name)
 
 
 @dataclass
 class Measurement:
     target: Target
     rounds: list[Result] = field(default_factory=list)
-    cpu_s: float = 0.0
+    round_cpu_s: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -62,8 +63,13 @@ class Measurement:
 
     @property
     def cpu_us_per_request(self) -> float:
-        requests = sum(r.requests for r in self.rounds)
-        return self.cpu_s / requests * 1e6 if requests else 0.0
+        """The median over rounds of CPU seconds spent / requests served."""
+        per_round = [
+            cpu / result.requests * 1e6
+            for cpu, result in zip(self.round_cpu_s, self.rounds, strict=True)
+            if result.requests
+        ]
+        return statistics.median(per_round) if per_round else 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -100,5 +106,14 @@ def measure(
                     profiling.enter_context(py_spy(target.pid, profile_dir / name, load.duration_s))
                 before = cpu_seconds(target.pid)
                 measurement.rounds.append(run_wrk(target.url, target.headers, load))
-                measurement.cpu_s += cpu_seconds(target.pid) - before
+                measurement.round_cpu_s.append(cpu_seconds(target.pid) - before)
     return measurements
+
+
+def measure_paced(target: Target, rate: float, load: Load) -> Measurement:
+    """One round of `load` paced at about `rate` req/s (wrk's `delay()` hook, Poisson gaps)."""
+    measurement = Measurement(target)
+    before = cpu_seconds(target.pid)
+    measurement.rounds.append(run_wrk(target.url, target.headers, load, rate=rate))
+    measurement.round_cpu_s.append(cpu_seconds(target.pid) - before)
+    return measurement

@@ -14,6 +14,7 @@ SCENARIOS = {
     "d": "sidecar, session cookie (Redis)",
 }
 _BASE = {"b": "a", "c": "b", "d": "b"}  # b/a, c/b, d/b
+_PEERS = ("nginx", "apache", "mod_auth_openidc")
 
 
 def round_ratio(measured: Measurement, base: Measurement) -> float:
@@ -25,7 +26,7 @@ def round_ratio(measured: Measurement, base: Measurement) -> float:
 def table(measurements: list[Measurement], default_variant: str) -> str:
     by_key = {(m.target.variant, m.target.scenario): m for m in measurements}
     lines = [
-        f"{'variant':<10} {'target':<40} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'variant':<16} {'target':<40} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'CPU us/req':>10} {'ratio':>10} {'vs ' + default_variant:>10} {'errors':>6}",
     ]
     for m in measurements:
@@ -37,11 +38,11 @@ def table(measurements: list[Measurement], default_variant: str) -> str:
                 ratio = f"{scenario}/{_BASE[scenario]} {round_ratio(m, base):.2f}"
         versus = ""
         reference = by_key.get((default_variant, scenario))
-        if variant not in ("", default_variant) and reference is not None:
+        if variant not in ("", default_variant, *_PEERS) and reference is not None:
             versus = f"{round_ratio(m, reference):.2f}"
-        label = f"({scenario}) {SCENARIOS[scenario]}"
+        label = f"({scenario}) {m.target.label or SCENARIOS[scenario]}"
         lines.append(
-            f"{variant or '-':<10} {label:<40} {m.rate:>7.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} "
+            f"{variant or '-':<16} {label:<40} {m.rate:>7.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} "
             f"{m.cpu_us_per_request:>10.0f} {ratio:>10} {versus:>10} {m.errors:>6}"
         )
     return "\n".join(lines)

@@ -6,10 +6,12 @@ Settings (environment; the variants also as `--variants a,b`):
   BENCH_WARMUP       seconds of unmeasured load per target before the first round (default 2)
   BENCH_CONNECTIONS  wrk connections (default 32); BENCH_THREADS wrk threads (default 1)
   BENCH_VARIANTS     sidecar configurations, comma separated, the first the reference
-                     (default: default); of default, no-uvloop, workers2, info-log,
+                     (default: default); of default, no-uvloop, workers2, quiet-log, cache0,
                      routes50 (a table of 50 routes instead of the one-route shorthand), and
                      @REV: the default configuration running `sidecar/` as of git revision
                      REV (before/after a change in one run: `--variants @HEAD~1,default`)
+  BENCH_PEERS        1 (default): also nginx, Apache mod_proxy and mod_auth_openidc, the peer
+                     table, the goals, and the paced p99 runs; 0: the sidecar variants only
   BENCH_PROFILE      a directory: record each sidecar round with py-spy (collapsed stacks,
                      `<variant>-<scenario>-<round>.txt`); figures taken so are not comparable
 """
@@ -29,8 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import credentials, stack
-from bench.measure import Measurement, Target, measure, worker_cpu_seconds
+from bench import credentials, lineup, peer_report, stack
+from bench.measure import Measurement, Target, measure, measure_paced, worker_cpu_seconds
+from bench.peers import Peer
 from bench.report import table
 from bench.stack import SidecarProcess, Variant
 from bench.wrk import Load, wrk_binary
@@ -43,7 +46,8 @@ VARIANTS = {
         Variant("default"),
         Variant("no-uvloop", uvloop=False),
         Variant("workers2", workers=2),
-        Variant("info-log", log_level="info"),
+        Variant("quiet-log", log_level="warning"),
+        Variant("cache0", session_cache_s=0),
         Variant("routes50", routes=50),
     )
 }
@@ -56,6 +60,7 @@ class Options:
     warmup_s: float
     variants: tuple[Variant, ...]
     profile_dir: Path | None = None
+    peers: bool = True
 
 
 @dataclass
@@ -63,7 +68,9 @@ class Running:
     provider: OidcProvider
     upstream_url: str
     upstream_pid: int
+    redis_url: str
     sidecars: dict[str, SidecarProcess]
+    peers: tuple[Peer, Peer] | None = None  # nginx, Apache
 
 
 def options(argv: list[str], environ: Mapping[str, str]) -> Options:
@@ -84,23 +91,31 @@ def options(argv: list[str], environ: Mapping[str, str]) -> Options:
     warmup = float(environ.get("BENCH_WARMUP", "2"))
     variants = tuple(VARIANTS.get(name) or Variant(name) for name in dict.fromkeys(names))
     profile = environ.get("BENCH_PROFILE")
-    return Options(load, rounds, warmup, variants, Path(profile) if profile else None)
+    peers = environ.get("BENCH_PEERS", "1") != "0"
+    return Options(load, rounds, warmup, variants, Path(profile) if profile else None, peers)
 
 
 def main(argv: list[str] | None = None) -> int:
     opts = options(sys.argv[1:] if argv is None else argv, os.environ)
     wrk_binary()
-    targets_count = 1 + 3 * len(opts.variants)
+    targets_count = 1 + 3 * len(opts.variants) + (5 if opts.peers else 0)
     expected = targets_count * (opts.load.duration_s * opts.rounds + opts.warmup_s)
+    expected += 6 * opts.load.duration_s if opts.peers else 0
     _say(
-        f"{os.cpu_count()} cores shared by wrk, sidecar, upstream, Redis and provider; "
+        f"{os.cpu_count()} cores shared by wrk, the servers, upstream, Redis and provider; "
         f"load average {os.getloadavg()[0]:.2f}; about {expected:.0f} s of load"
     )
+    reference = opts.variants[0].name
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, contextlib.ExitStack() as cleanup:
         variants = tuple(_with_source(variant, Path(tmp)) for variant in opts.variants)
         running = _start_stack(Path(tmp), variants, cleanup)
+        if opts.peers:
+            running.peers = lineup.start_peers(
+                Path(tmp), running.provider, running.upstream_url, running.redis_url, cleanup
+            )
         targets = asyncio.run(_targets(running))
         measurements = measure(targets, opts.load, opts.rounds, opts.warmup_s, opts.profile_dir)
+        paced = _paced(measurements, reference, opts.load) if opts.peers else []
         worker_cpu = {
             name: worker_cpu_seconds(sidecar.process.pid)
             for name, sidecar in running.sidecars.items()
@@ -108,19 +123,44 @@ def main(argv: list[str] | None = None) -> int:
         }
         for sidecar in running.sidecars.values():
             stack.stop_sidecar(sidecar)
-        if any(m.errors for m in measurements):
+        if any(m.errors for m in measurements + [p.sidecar for p in paced]):
             _keep_logs(Path(tmp))
     _say(f"load average after: {os.getloadavg()[0]:.2f}")
-    print(table(measurements, opts.variants[0].name))
+    print(table(measurements, reference))
     print(
         f"wrk -t{opts.load.threads} -c{opts.load.connections} -d{opts.load.duration_s}s "
-        f"x {opts.rounds} interleaved rounds; req/s, p50, p99: medians of the rounds; "
-        "CPU: the measured server process (for (a) the upstream)"
+        f"x {opts.rounds} interleaved rounds; req/s, p50, p99, CPU: medians of the rounds; "
+        "CPU: the measured server's process tree (for (a) the upstream)"
     )
     for name, seconds in worker_cpu.items():
         shares = ", ".join(f"{s:.1f}" for s in seconds)
         print(f"workers {name}: CPU seconds per worker process: {shares}")
+    if opts.peers:
+        print()
+        print(peer_report.peer_table(measurements, reference))
+        print()
+        print(peer_report.paced_table(paced))
+        print()
+        print(peer_report.goals(measurements, reference, paced))
+        print()
+        print(peer_report.UNFAIR)
     return _verdict(measurements, running.sidecars)
+
+
+def _paced(measurements: list[Measurement], reference: str, load: Load) -> list[peer_report.Paced]:
+    """(b), (c), (d) of each sidecar at half the reference's measured peak, and the upstream
+    alone at the same rate: the latency the sidecar adds when it is not saturated."""
+    by_key = {(m.target.variant, m.target.scenario): m for m in measurements}
+    upstream = by_key[("", "a")].target
+    variants = [v for v, s in by_key if s == "b" and v not in peer_report.PEERS and v]
+    paced = []
+    for scenario in "bcd":
+        rate = by_key[(reference, scenario)].rate / 2
+        alone = measure_paced(upstream, rate, load)
+        for variant in variants:
+            sidecar = measure_paced(by_key[(variant, scenario)].target, rate, load)
+            paced.append(peer_report.Paced(scenario, rate, sidecar, alone))
+    return paced
 
 
 def _with_source(variant: Variant, workdir: Path) -> Variant:
@@ -145,7 +185,7 @@ def _start_stack(
         sidecar = stack.start_sidecar(workdir, config, variant)
         cleanup.callback(stack.stop_sidecar, sidecar)
         sidecars[variant.name] = sidecar
-    return Running(provider, upstream_url, upstream.pid, sidecars)
+    return Running(provider, upstream_url, upstream.pid, redis_url, sidecars)
 
 
 async def _targets(running: Running) -> list[Target]:
@@ -161,6 +201,8 @@ async def _targets(running: Running) -> list[Target]:
             Target(name, "c", f"{sidecar.url}/api/x", bearer, token.sub, pid),
             Target(name, "d", f"{sidecar.url}/api/x", cookie, token.sub, pid),
         ]
+    if running.peers is not None:
+        targets += await lineup.peer_targets(running.provider, *running.peers, token)
     for target in targets:
         await credentials.check_target(target.url, target.headers, target.expected_sub)
     return targets

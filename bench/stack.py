@@ -40,9 +40,10 @@ class Variant:
     name: str
     uvloop: bool = True
     workers: int = 1
-    log_level: str = "warning"
+    log_level: str = "info"  # the shipped default: one access line per request
     routes: int = 0  # > 0: a route table of this many routes instead of the shorthand
     source: Path | None = None  # import `sidecar` from here (an older revision)
+    session_cache_s: float | None = None  # `session.cache_s`; None: the default
 
 
 @dataclass
@@ -113,7 +114,8 @@ def sidecar_config(
 ) -> dict[str, Any]:
     port, admin_port = free_port(), free_port()
     overrides = {
-        "session": {"redis_url": redis_url},
+        "session": {"redis_url": redis_url}
+        | ({} if variant.session_cache_s is None else {"cache_s": variant.session_cache_s}),
         "assertion": {"signing_key": key_pem},
         "log": {"level": variant.log_level},
         "workers": variant.workers,

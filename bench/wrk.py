@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ def wrk_binary() -> str:
     return path
 
 
-def run_wrk(url: str, headers: dict[str, str], load: Load) -> Result:
+def run_wrk(url: str, headers: dict[str, str], load: Load, rate: float | None = None) -> Result:
+    """A closed-loop run of `load`; with `rate`, each connection waits a random (exponential)
+    gap between its requests, so that together they send about `rate` requests per second."""
     argv = [
         wrk_binary(),
         f"-t{load.threads}",
@@ -55,8 +58,16 @@ def run_wrk(url: str, headers: dict[str, str], load: Load) -> Result:
     ]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
+    environ = dict(os.environ)
+    if rate:
+        environ["BENCH_GAP_MS"] = f"{load.connections / rate * 1000:.3f}"
     done = subprocess.run(
-        [*argv, url], capture_output=True, text=True, timeout=load.duration_s + 60, check=False
+        [*argv, url],
+        capture_output=True,
+        text=True,
+        timeout=load.duration_s + 60,
+        check=False,
+        env=environ,
     )
     for line in done.stdout.splitlines():
         if line.startswith(_PREFIX):

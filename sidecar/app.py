@@ -38,6 +38,7 @@ from sidecar.keys import (
     UPSTREAM_HTTP,
     VERIFY_PIPELINE,
 )
+from sidecar.logging import access_logger
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
@@ -77,7 +78,14 @@ def create_app(settings: Settings, *, store: SessionStore | None = None) -> web.
     """The main application. `store` replaces the configured session store (tests)."""
     metrics = Metrics()
     app = web.Application(
-        middlewares=[make_context_middleware(settings.trusted_proxies, metrics), error_middleware],
+        middlewares=[
+            make_context_middleware(
+                settings.trusted_proxies,
+                metrics,
+                access_logger(settings.log_level, settings.log_format),
+            ),
+            error_middleware,
+        ],
         handler_args={"max_field_size": MAX_FIELD_SIZE},
         client_max_size=0,  # bodies are streamed to the upstream, never read here
     )

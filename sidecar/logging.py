@@ -6,10 +6,13 @@ belt to those braces: any event key that names one is replaced before rendering.
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import sys
-from collections.abc import MutableMapping
-from typing import Any
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any, Protocol
 
 import structlog
 
@@ -58,3 +61,82 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     )
     # Library loggers (aiohttp, redis) go to stderr at warning level and above.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+
+
+class AccessLog(Protocol):
+    """What the middleware calls once per request (CONTRACT "Logs and metrics")."""
+
+    def info(self, event: str, **fields: Any) -> Any: ...
+
+
+class _AccessRenderer:
+    """Adds `level` and an ISO 8601 UTC `timestamp` (as `TimeStamper(fmt="iso", utc=True)`
+    writes it), then renders with `json.dumps`'s own C encoder, built once instead of per call
+    (most of `json.dumps`'s cost for a small dict is making that encoder)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+        self._encode = _one_shot_encoder()
+
+    def __call__(self, _logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
+            self._second, self._prefix = second, moment.strftime("%Y-%m-%dT%H:%M:%S")
+        event["level"] = method
+        event["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        return self._encode(event)
+
+
+def _one_shot_encoder() -> Callable[[Any], str]:
+    encoder = json.JSONEncoder()
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator
+        return encoder.encode
+    # The arguments `JSONEncoder.iterencode(o, _one_shot=True)` passes for the defaults.
+    c_encoder = make(
+        None,
+        encoder.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        encoder.key_separator,
+        encoder.item_separator,
+        False,
+        False,
+        True,
+    )
+    return lambda event: "".join(c_encoder(event, 0))
+
+
+class _CurrentStdout:
+    """`sys.stdout` as it is at each write (a test's capture, a redirect), like `print`."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def access_logger(level: str = "info", fmt: str = "json", file: Any = None) -> AccessLog:
+    """The access line's own structlog logger: the same JSON line as `configure_logging`
+    renders (level, ISO UTC timestamp, `json.dumps`), at a fraction of the cost per call.
+
+    The general chain costs ~30 to 70 us a line on the bench machine, much of it
+    `merge_contextvars` (it copies and walks the whole context), `drop_secrets` and a new JSON
+    encoder per call; here one processor adds level and time and renders, and `WriteLogger`
+    writes (and flushes) without `print`. The caller passes `request_id` itself, and the
+    line's keys are the fixed names of the contract, none of which names a secret (so
+    `drop_secrets` has nothing to find). `console` keeps the general chain, for humans.
+    """
+    if fmt != "json":
+        return structlog.get_logger("sidecar.access")  # type: ignore[no-any-return]
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    bound: AccessLog = structlog.wrap_logger(
+        structlog.WriteLogger(file if file is not None else _CurrentStdout()),  # type: ignore[arg-type]
+        processors=[_AccessRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+    ).bind()
+    return bound

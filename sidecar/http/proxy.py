@@ -1,15 +1,19 @@
 """Streaming reverse proxy to the upstream service (proxy mode).
 
-Bodies are never buffered: the request body streams from the client socket into the upstream
-request, and the response body streams back chunk by chunk, with aiohttp's flow control giving
-backpressure both ways. Websocket upgrades are relayed by `sidecar.http.websocket`.
+Large bodies and bodies of unknown length are never buffered: the request body streams from
+the client socket into the upstream request, and the response body streams back chunk by
+chunk, with aiohttp's flow control giving backpressure both ways (server-sent events and long
+polls get their headers at once). A body with a declared length of at most `BUFFER_LIMIT` is
+read whole first, so that its headers and body leave in one write (one send per hop instead
+of two or three: each send is a system call and a wake-up of the peer). Websocket upgrades
+are relayed by `sidecar.http.websocket`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import quote
 
 import aiohttp
@@ -33,6 +37,10 @@ CLIENT_CLOSED_REQUEST = 499
 # such as `;x=1` arrive intact); everything else in a decoded path is percent-encoded.
 _PATH_SAFE = "/;:@!$&'()*+,="
 
+# Bodies with a Content-Length up to this are read whole before they are passed on.
+BUFFER_LIMIT = 64 * 1024
+_NO_BODY_STATUSES = frozenset({204, 304})
+
 _HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
@@ -52,21 +60,31 @@ log = structlog.get_logger(__name__)
 
 
 def strip_hop_by_hop(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    """A copy of `headers` without the hop-by-hop fields.
+    """A copy of `headers` without the hop-by-hop fields (see `drop_hop_by_hop`)."""
+    out = CIMultiDict(headers)
+    drop_hop_by_hop(out)
+    return out
+
+
+def drop_hop_by_hop(headers: CIMultiDict[str]) -> None:
+    """Remove the hop-by-hop fields from `headers`, in place.
 
     RFC 9110 section 7.6.1: a proxy removes Connection, Proxy-Connection, Keep-Alive, TE,
     Transfer-Encoding and Upgrade, and every field named in Connection. Proxy-Authenticate and
     Proxy-Authorization (sections 11.7.1, 11.7.2) are for the proxy they reach, and Trailer
     (RFC 9112 section 6.5) describes a framing this hop does not forward. Duplicate fields keep
-    their order.
+    their order. Usually there is none: one pass over the names finds that.
     """
-    named = {
-        token.strip().lower()
-        for value in headers.getall(hdrs.CONNECTION, [])
-        for token in value.split(",")
-    }
-    drop = _HOP_BY_HOP | named
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
+    drop = _HOP_BY_HOP
+    if hdrs.CONNECTION in headers:
+        named = {
+            token.strip().lower()
+            for value in headers.getall(hdrs.CONNECTION)
+            for token in value.split(",")
+        }
+        drop = drop | named
+    for name in {name for name in headers if name.lower() in drop}:
+        headers.popall(name)
 
 
 def create_upstream_session(connect_timeout_s: float, limit: int = 256) -> aiohttp.ClientSession:
@@ -83,6 +101,7 @@ def create_upstream_session(connect_timeout_s: float, limit: int = 256) -> aioht
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
         trust_env=False,
+        skip_auto_headers=_SKIP_AUTO_HEADERS,  # once here, not a set built per request
     )
 
 
@@ -96,9 +115,13 @@ def upstream_errors() -> Iterator[None]:
         yield
     except TimeoutError as exc:  # asyncio.TimeoutError is TimeoutError since Python 3.11
         raise UpstreamTimeout("upstream timed out") from exc
-    except (aiohttp.ClientConnectionError, aiohttp.ClientResponseError) as exc:
+    except (
+        aiohttp.ClientConnectionError,
+        aiohttp.ClientResponseError,
+        aiohttp.ClientPayloadError,
+    ) as exc:
         # refused, DNS, reset, disconnected before the status line, malformed response,
-        # websocket handshake refused
+        # websocket handshake refused, a buffered body cut short
         raise UpstreamUnavailable("upstream unavailable") from exc
 
 
@@ -115,7 +138,12 @@ class UpstreamProxy:
     ) -> None:
         if not isinstance(session.cookie_jar, aiohttp.DummyCookieJar):
             raise ValueError("the upstream session must not keep cookies: use DummyCookieJar")
-        self._base = URL(base_url)
+        if session.auto_decompress or not session.skip_auto_headers >= set(_SKIP_AUTO_HEADERS):
+            raise ValueError("the upstream session must relay bodies and headers as sent")
+        base = URL(base_url)
+        self._base = base
+        # The origin and path prefix as text, once: the request target is appended per call.
+        self._root = str(base.origin()) + base.raw_path.rstrip("/")
         self._session = session
         self._preserve_host = preserve_host
         self._timeout = aiohttp.ClientTimeout(
@@ -136,26 +164,30 @@ class UpstreamProxy:
             target = quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
         elif not target.startswith("/"):  # absolute-form (RFC 9112 section 3.2.2)
             target = URL(target, encoded=True).raw_path_qs
-        prefix = self._base.raw_path.rstrip("/")
-        return URL(f"{self._base.origin()}{prefix}{target}", encoded=True)
+        return URL(self._root + target, encoded=True)
 
     def upstream_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
-        out = strip_hop_by_hop(headers)
+        """`headers` made fit for the upstream, in place (the pipeline's own copy): without
+        hop-by-hop fields, `Expect`, and `Host` unless it is preserved."""
+        drop_hop_by_hop(headers)
         # The sidecar already answered any `Expect: 100-continue` itself (aiohttp's server does).
-        out.popall(hdrs.EXPECT, None)
-        if not self._preserve_host:
-            out.popall(hdrs.HOST, None)  # aiohttp sets it from the upstream URL
-        return out
+        if hdrs.EXPECT in headers:
+            headers.popall(hdrs.EXPECT)
+        if not self._preserve_host and hdrs.HOST in headers:
+            headers.popall(hdrs.HOST)  # aiohttp sets it from the upstream URL
+        return headers
 
     async def forward(
         self, request: web.Request, headers: CIMultiDict[str], path: str | None = None
     ) -> web.StreamResponse:
+        """Send the request with `headers` (the pipeline's `upstream_headers`, which this
+        changes in place) to the upstream at `path`, and relay the answer."""
         url = self.upstream_url(request, path)
         out_headers = self.upstream_headers(headers)
         if proxy_ws.is_websocket_upgrade(request):
             return await self._forward_websocket(request, url, out_headers)
-        body = request.content.iter_any() if request.body_exists else None
         try:
+            body = await _request_body(request)
             with upstream_errors():
                 upstream = await self._session.request(
                     request.method,
@@ -163,22 +195,23 @@ class UpstreamProxy:
                     headers=out_headers,
                     data=body,
                     allow_redirects=False,
-                    auto_decompress=False,
-                    skip_auto_headers=_SKIP_AUTO_HEADERS,
                     timeout=self._timeout,
                 )
-        except UpstreamUnavailable:
+        except (UpstreamUnavailable, ConnectionError):
             if request.transport is None:  # the client left mid-upload: nobody to answer
                 return web.Response(status=CLIENT_CLOSED_REQUEST)
             raise
         async with upstream:
+            if _small_response(request, upstream):
+                return await _buffered_response(upstream)
             return await self._relay_response(request, upstream)
 
     async def _relay_response(
         self, request: web.Request, upstream: aiohttp.ClientResponse
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(strip_hop_by_hop(upstream.headers))
+        response.headers.extend(upstream.headers)
+        drop_hop_by_hop(response.headers)
         try:
             await response.prepare(request)
         except ConnectionResetError:
@@ -201,6 +234,44 @@ class UpstreamProxy:
                     url, headers=handshake, protocols=protocols
                 )
         return await proxy_ws.relay(request, upstream)
+
+
+async def _request_body(request: web.Request) -> bytes | AsyncIterator[bytes] | None:
+    """Small bodies of declared length whole (one write with the headers), others streamed."""
+    if not request.body_exists:
+        return None
+    length = request.content_length
+    if (
+        length is not None
+        and length <= BUFFER_LIMIT
+        and hdrs.TRANSFER_ENCODING not in request.headers
+    ):
+        return await request.read()
+    return request.content.iter_any()
+
+
+def _small_response(request: web.Request, upstream: aiohttp.ClientResponse) -> bool:
+    length = upstream.content_length
+    return (
+        length is not None
+        and length <= BUFFER_LIMIT
+        and request.method != hdrs.METH_HEAD
+        and upstream.status >= 200
+        and upstream.status not in _NO_BODY_STATUSES
+        and hdrs.TRANSFER_ENCODING not in upstream.headers
+    )
+
+
+async def _buffered_response(upstream: aiohttp.ClientResponse) -> web.Response:
+    """The whole body is read before the status line is sent, so an upstream failing
+    mid-body is still a clean 502 / 504 here."""
+    with upstream_errors():
+        body = await upstream.read()
+    response = web.Response(
+        status=upstream.status, reason=upstream.reason, headers=upstream.headers, body=body
+    )
+    drop_hop_by_hop(response.headers)
+    return response
 
 
 async def _copy_body(

@@ -93,6 +93,17 @@ async def unsized(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def short_small(request: web.Request) -> web.StreamResponse:
+    """Declares a small body (one the proxy buffers), sends part of it and closes."""
+    response = web.StreamResponse()
+    response.content_length = 1000
+    await response.prepare(request)
+    await response.write(b"z" * 100)
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
 async def slow(request: web.Request) -> web.Response:
     await request.app[FAULTY].release.wait()
     return web.Response(text="too late")
@@ -164,6 +175,7 @@ def faulty_app(faulty: Faulty) -> web.Application:
         ("/unsized", unsized),
         ("/slow", slow),
         ("/die", die_mid_body),
+        ("/short", short_small),
         ("/endless", endless),
         ("/ws", ws_echo),
         ("/plain", plain),
@@ -360,7 +372,28 @@ async def test_chunked_upload_is_rechunked_without_the_clients_framing(
     assert [v for k, v in header_pairs(echoed) if k == "transfer-encoding"] == ["chunked"]
 
 
+async def test_small_sized_upload_keeps_its_length(to_echo: URL, client: aiohttp.ClientSession):
+    body = b"s" * 1000  # read whole before it is sent on: headers and body in one write
+    async with client.post(at(to_echo, "/small-in"), data=body) as resp:
+        echoed = await resp.json()
+    assert echoed["body_sha256"] == hashlib.sha256(body).hexdigest()
+    seen = header_pairs(echoed)
+    assert ("content-length", "1000") in seen
+    assert "transfer-encoding" not in {k for k, _ in seen}
+
+
 # ---- responses back ---------------------------------------------------------------------------
+
+
+async def test_small_sized_response_cut_short_is_a_clean_502(
+    to_faulty: URL, client: aiohttp.ClientSession
+):
+    # Buffered: the whole body is read before the status line, so the failure is answerable.
+    async with client.get(at(to_faulty, "/short")) as resp:
+        assert resp.status == 502
+        assert await resp.json() == {"error": "upstream_unavailable"}
+    async with client.get(at(to_faulty, "/plain")) as resp:
+        assert await resp.text() == "plain http"
 
 
 async def test_hop_by_hop_response_headers_removed_cookies_and_duplicates_kept(

@@ -1,0 +1,65 @@
+"""The access line's fast logger writes the same JSON line as the general structlog chain."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from sidecar.logging import access_logger, configure_logging
+
+FIELDS = {
+    "request_id": "0f" * 16,
+    "method": "GET",
+    "path": '/caf\u00e9/"quoted"',
+    "status": 200,
+    "decision": "allow",
+    "duration_ms": 1.234,
+    "sub": None,
+}
+
+
+def _timestamp(value: str) -> datetime.datetime:
+    assert value.endswith("Z"), value
+    assert len(value) == len("2026-01-01T00:00:00.000000Z"), value
+    return datetime.datetime.fromisoformat(value.removesuffix("Z") + "+00:00")
+
+
+@pytest.fixture
+def restored_structlog() -> Iterator[None]:
+    """configure_logging is process-wide: put the previous configuration back afterwards."""
+    saved = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("restored_structlog")
+def test_the_same_line_as_the_general_chain(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "json")
+    structlog.get_logger("sidecar.access").info("request", **FIELDS)
+    general = capsys.readouterr().out.strip()
+    out = io.StringIO()
+    access_logger("info", "json", out).info("request", **FIELDS)
+    fast = out.getvalue()
+    assert fast.endswith("\n")
+    assert fast.count("\n") == 1
+    general_line, fast_line = json.loads(general), json.loads(fast)
+    assert fast_line.keys() == general_line.keys()
+    assert {k: v for k, v in fast_line.items() if k != "timestamp"} == {
+        k: v for k, v in general_line.items() if k != "timestamp"
+    }
+    gap = _timestamp(fast_line["timestamp"]) - _timestamp(general_line["timestamp"])
+    assert datetime.timedelta(0) <= gap < datetime.timedelta(minutes=1)
+    assert fast.isascii()  # as json.dumps: non-ASCII escaped
+
+
+def test_below_its_level_nothing_is_written() -> None:
+    out = io.StringIO()
+    access_logger("warning", "json", out).info("request", **FIELDS)
+    assert out.getvalue() == ""
