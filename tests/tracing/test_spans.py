@@ -58,3 +58,65 @@ async def test_a_bearer_request_is_one_trace_continued_from_the_trusted_proxy(
     assert parse_traceparent(traceparent) == (TRACE_ID, upstream.span_id)
     assert echoed_header(echo, "tracestate") == [TRACESTATE]  # the proxy's vendors keep theirs
     assert children(spans, upstream) == []
+
+
+async def test_an_untrusted_traceparent_starts_a_new_trace(
+    oidc_provider, echo_upstream, otlp_receiver, traced_sidecar
+):
+    sidecar = traced_sidecar({"trusted_proxies": "10.0.0.0/8"})  # the test is not Kong
+    tokens = await oidc_provider.login(USER, "password")
+    headers = {
+        "Authorization": f"Bearer {tokens.id_token}",
+        "traceparent": TRACEPARENT,
+        "tracestate": TRACESTATE,
+    }
+    assert (await get(sidecar.url + "/api/items", headers))[0] == 200
+    echo = echo_upstream.last()
+    [request_id] = echoed_header(echo, "X-Request-ID")  # made by the sidecar
+    spans = await server_trace(otlp_receiver, request_id)
+
+    server = one(spans, "SERVER")
+    assert server.parent_span_id == ""  # a root: the client's span is nobody's parent
+    assert server.trace_id != TRACE_ID
+    assert otlp_receiver.in_trace(TRACE_ID) == []
+    upstream = one(spans, "CLIENT", "upstream")
+    [traceparent] = echoed_header(echo, "traceparent")
+    assert parse_traceparent(traceparent) == (server.trace_id, upstream.span_id)
+    assert echoed_header(echo, "tracestate") == []  # the client's vendor state is dropped
+
+
+async def test_an_upstream_failure_is_an_error_span_under_a_502(
+    oidc_provider, upstream_down, otlp_receiver, traced_sidecar
+):
+    sidecar = traced_sidecar(upstream=upstream_down)
+    tokens = await oidc_provider.login(USER, "password")
+    headers = {"Authorization": f"Bearer {tokens.id_token}", "X-Request-ID": "req-down-1"}
+    assert (await get(sidecar.url + "/api/items", headers))[0] == 502
+    spans = await server_trace(otlp_receiver, "req-down-1")
+
+    server = one(spans, "SERVER")
+    assert server.status == "ERROR"
+    assert server.attributes["http.response.status_code"] == 502
+    assert server.attributes["error.type"] == "502"
+    assert server.attributes["sidecar.phase"] == "proxy"
+    upstream = one(spans, "CLIENT", "upstream")
+    assert upstream.parent_span_id == server.span_id
+    assert upstream.status == "ERROR"
+    assert upstream.attributes["error.type"] == "UpstreamUnavailable"
+    assert "http.response.status_code" not in upstream.attributes
+    assert upstream.events == []  # no exception event: its text is not ours to vouch for
+
+
+async def test_a_refused_request_names_the_phase_that_decided(otlp_receiver, traced_sidecar):
+    sidecar = traced_sidecar()
+    for path, request_id in (("/api/x", "req-anon"), ("/public/x", "req-public")):
+        await get(sidecar.url + path, {"X-Request-ID": request_id})
+    refused = one(await server_trace(otlp_receiver, "req-anon"), "SERVER")
+    assert refused.attributes["http.response.status_code"] == 401
+    assert refused.attributes["sidecar.phase"] == "authorize"
+    assert refused.attributes["sidecar.decision"] == "unauthenticated"
+    assert refused.status == "UNSET"  # a 4xx is the client's problem, not the server's
+    public = one(await server_trace(otlp_receiver, "req-public"), "SERVER")
+    assert public.attributes["sidecar.route"] == "/public"
+    assert public.attributes["sidecar.decision"] == "public"
+    assert public.name == "GET /public"
