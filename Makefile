@@ -26,7 +26,7 @@ apt-deps:
 $(STAMP): pyproject.toml requirements.lock $(PROVIDER_DIR)/package.json $(PROVIDER_DIR)/package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c requirements.lock -e '.[dev,fast]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev,fast,tracing]'
 	cd $(PROVIDER_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
