@@ -42,6 +42,8 @@ class Variant:
     workers: int = 1
     log_level: str = "warning"
     source: Path | None = None  # import `sidecar` from here (an older revision)
+    tracing: bool = False  # tracing.enabled, exporting to the run's OTLP sink
+    env: tuple[tuple[str, str], ...] = ()  # extra environment (e.g. OTEL_TRACES_SAMPLER)
 
 
 @dataclass
@@ -82,6 +84,17 @@ def start_upstream(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"http://127.0.0.1:{line.split()[1]}"
 
 
+def start_otlp_sink(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """An OTLP/HTTP endpoint that answers every export and keeps nothing (the collector's cost
+    is not the sidecar's): for the tracing variant's OTEL_EXPORTER_OTLP_ENDPOINT."""
+    proc, line = start_process(
+        [sys.executable, "-m", "tests.tracing.otlp_receiver", "--discard"],
+        log_path=workdir / "otlp.log",
+        ready=lambda line: line.startswith("READY "),
+    )
+    return proc, f"http://127.0.0.1:{line.split()[1]}"
+
+
 def extract_revision(revision: str, workdir: Path) -> Path:
     """`sidecar/` as of `revision`, extracted under `workdir` (no checkout, no worktree)."""
     target = workdir / f"src-{revision.replace('/', '_')}"
@@ -117,6 +130,7 @@ def sidecar_config(
         "log": {"level": variant.log_level},
         "workers": variant.workers,
         "shutdown_grace_s": SHUTDOWN_GRACE_S,
+        **({"tracing": {"enabled": True}} if variant.tracing else {}),
     }
     return merge(base_config(provider, port, admin_port, upstream), overrides)
 
@@ -131,7 +145,7 @@ def start_sidecar(workdir: Path, config: dict[str, Any], variant: Variant) -> Si
     if variant.source is not None:
         argv += ["--source", str(variant.source)]
     # At log level warning nothing is printed when ready: poll /readyz instead.
-    proc = _spawn(argv, log_path)
+    proc = _spawn(argv, log_path, dict(variant.env))
     sidecar = SidecarProcess(
         variant, config["public_url"], "http://" + config["admin_listen"], proc, log_path
     )
@@ -143,10 +157,11 @@ def start_sidecar(workdir: Path, config: dict[str, Any], variant: Variant) -> Si
     return sidecar
 
 
-def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
             argv,
+            env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -59,6 +60,7 @@ async def tracer_provider(app: web.Application) -> AsyncIterator[None]:
         tracer=provider.get_tracer(INSTRUMENTATION_NAME, __version__),
         propagator=TraceContextTextMapPropagator(),
         trusted_proxies=app[SETTINGS].trusted_proxies,
+        empty_context=Context(),
     )
     try:
         yield

@@ -28,6 +28,7 @@ class Tracing:
     tracer: Tracer
     propagator: TraceContextTextMapPropagator
     trusted_proxies: Sequence[IPNetwork]
+    empty_context: Context  # a new trace: a root span, whatever the request carried
 
     def parent_of(self, request: web.Request) -> Context:
         """The context a request's server span continues.
@@ -37,12 +38,10 @@ class Tracing:
         own trace id (joining or polluting someone else's trace) and force sampling. From such
         a peer a new trace starts and its headers are dropped before the upstream call.
         """
-        from opentelemetry.context import Context
-
         if not is_trusted_peer(request.remote, self.trusted_proxies):
-            return Context()
+            return self.empty_context
         carrier: Mapping[str, str] = request.headers
-        return self.propagator.extract(carrier, context=Context())
+        return self.propagator.extract(carrier, context=self.empty_context)
 
 
 TRACING = web.AppKey("tracing", Tracing)

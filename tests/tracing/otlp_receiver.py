@@ -2,8 +2,8 @@
 
 `POST /v1/traces` takes a protobuf `ExportTraceServiceRequest` (opentelemetry-proto's own
 message classes, so a malformed export fails here, not silently) and keeps every span as a
-`ReceivedSpan`. `python -m tests.tracing.otlp_receiver` runs it standalone (the benchmark's
-collector stand-in) and prints `READY <port>`.
+`ReceivedSpan`. `python -m tests.tracing.otlp_receiver [--discard]` runs it standalone and
+prints `READY <port>`; with `--discard` (the benchmark's collector stand-in) it decodes nothing.
 """
 
 from __future__ import annotations
@@ -110,9 +110,18 @@ class OtlpReceiver:
         return list(self.spans)
 
 
-async def _serve_forever() -> None:
+async def _discard(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(body=b"", content_type=PROTOBUF)
+
+
+async def _serve_forever(discard: bool) -> None:
     receiver = OtlpReceiver()
-    runner = web.AppRunner(receiver.app(), access_log=None)
+    app = receiver.app()
+    if discard:  # a sink: answer every export, decode and keep nothing
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/traces", _discard)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -123,6 +132,6 @@ async def _serve_forever() -> None:
 
 if __name__ == "__main__":
     try:
-        asyncio.run(_serve_forever())
+        asyncio.run(_serve_forever(discard="--discard" in sys.argv[1:]))
     except KeyboardInterrupt:
         sys.exit(0)
