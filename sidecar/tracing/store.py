@@ -8,6 +8,7 @@ would be a trace of one span that nobody asked for.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -84,5 +85,14 @@ class TracedStore:
         await self._inner.close()
 
     def __getattr__(self, name: str) -> Any:
-        # Operations added to a store after this decorator was written still work, untraced.
-        return getattr(self._inner, name)
+        """Operations added to the store protocol after this decorator was written: traced
+        the same way, named by the method (anything else passes through)."""
+        attribute = getattr(self._inner, name)
+        if name.startswith("_") or not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        async def traced(*args: Any, **kwargs: Any) -> Any:
+            with self._span(name):
+                return await attribute(*args, **kwargs)
+
+        return traced

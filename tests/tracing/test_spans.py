@@ -120,3 +120,26 @@ async def test_a_refused_request_names_the_phase_that_decided(otlp_receiver, tra
     assert public.attributes["sidecar.route"] == "/public"
     assert public.attributes["sidecar.decision"] == "public"
     assert public.name == "GET /public"
+
+
+async def test_forward_auth_verify_is_one_server_span_named_for_its_endpoint(
+    oidc_provider, otlp_receiver, traced_sidecar
+):
+    sidecar = traced_sidecar()
+    tokens = await oidc_provider.login(USER, "password")
+    headers = {
+        "Authorization": f"Bearer {tokens.id_token}",
+        "X-Forwarded-Uri": "/public/page?token=abc",
+        "X-Request-ID": "req-verify-1",
+        "traceparent": TRACEPARENT,
+    }
+    assert (await get(sidecar.url + "/.auth/verify", headers))[0] == 200
+    [server] = await server_trace(otlp_receiver, "req-verify-1")  # no upstream call
+    assert server.kind == "SERVER"
+    assert server.parent_span_id == PARENT_ID
+    assert server.name == "GET /.auth/verify"
+    assert server.attributes["http.route"] == "/.auth/verify"
+    assert server.attributes["url.path"] == "/.auth/verify"
+    assert server.attributes["sidecar.route"] == "/public"  # the rule of the forwarded URI
+    assert server.attributes["sidecar.phase"] == "answer"
+    assert "abc" not in str(server.attributes)
