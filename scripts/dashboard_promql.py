@@ -37,7 +37,8 @@ class Scrape:
 class Evaluator:
     def __init__(self, scrapes: list[Scrape], rate_interval_s: float) -> None:
         self._scrapes = scrapes
-        self._windows = {"$__rate_interval": rate_interval_s, "$__range": scrapes[-1].t}
+        span = scrapes[-1].t - scrapes[0].t
+        self._windows = {"$__rate_interval": rate_interval_s, "$__range": span}
 
     def at(self, expr: str, index: int) -> Result:
         """`expr` evaluated at scrape `index` (empty: no data, as Grafana would show)."""
