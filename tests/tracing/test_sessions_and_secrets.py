@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fixtures.sidecar import new_secret
 from tests.sessions.test_login_flow import COOKIE, begin_login, browser, callback
 from tests.tracing.otlp_receiver import ReceivedSpan
 from tests.tracing.spans import children, get, one, server_trace
@@ -97,3 +98,51 @@ async def test_login_refresh_and_store_calls_are_spans_without_secrets(
         leaked = [s for s in everything if secret in s]
         assert leaked == [], f"the {what} was exported: {leaked}"
     assert [s for s in everything if JWT.search(s)] == []  # no token of any kind
+
+
+async def test_redis_store_calls_are_redis_client_spans(
+    fresh_provider, otlp_receiver, traced_sidecar, redis_standalone
+):
+    sidecar = traced_sidecar({"session": {"redis_url": redis_standalone.url}})
+    async with browser() as http:
+        authorize_url = await begin_login(http, sidecar.url)
+        callback_url = await fresh_provider.complete_login(http, authorize_url, USER, "password")
+        cookie = (await callback(http, callback_url)).cookies[COOKIE].value
+    headers = {"Cookie": f"{COOKIE}={cookie}", "X-Request-ID": "req-redis-1"}
+    assert (await get(sidecar.url + "/api/items", headers))[0] == 200
+    spans = await server_trace(otlp_receiver, "req-redis-1")
+    server = one(spans, "SERVER")
+    reads = [s for s in spans if s.name.startswith("session_store ")]
+    assert reads, [s.name for s in spans]
+    for span in reads:
+        assert span.kind == "CLIENT"
+        assert span.parent_span_id == server.span_id
+        assert span.attributes["db.system.name"] == "redis"
+        assert span.status == "UNSET"
+    assert [s for s in exported_strings(otlp_receiver.spans) if cookie in s] == []
+
+
+async def test_a_store_outage_is_an_error_span_under_a_503(
+    fresh_provider, otlp_receiver, traced_sidecar, upstream_down
+):
+    secret = new_secret()
+    login_side = traced_sidecar({"session": {"secret": secret}})
+    async with browser() as http:
+        authorize_url = await begin_login(http, login_side.url)
+        callback_url = await fresh_provider.complete_login(http, authorize_url, USER, "password")
+        cookie = (await callback(http, callback_url)).cookies[COOKIE].value
+    # The same secret, its store unreachable (a refused port): the cookie's session cannot load.
+    redis_down = upstream_down.replace("http://", "redis://") + "/0"
+    outage = traced_sidecar({"session": {"secret": secret, "redis_url": redis_down}})
+    headers = {"Cookie": f"{COOKIE}={cookie}", "X-Request-ID": "req-outage-1"}
+    assert (await get(outage.url + "/api/items", headers))[0] == 503
+    spans = await server_trace(otlp_receiver, "req-outage-1")
+    server = one(spans, "SERVER")
+    assert server.status == "ERROR"
+    assert server.attributes["http.response.status_code"] == 503
+    failed = [s for s in spans if s.name.startswith("session_store ")]
+    assert failed, [s.name for s in spans]
+    assert all(s.status == "ERROR" for s in failed)
+    assert all(s.attributes["error.type"] == "StoreUnavailable" for s in failed)
+    assert all(s.attributes["db.system.name"] == "redis" for s in failed)
+    assert [s for s in exported_strings(otlp_receiver.spans) if cookie in s] == []
