@@ -6,6 +6,8 @@ nothing of tracing, and an untraced sidecar runs them bare.
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 from multidict import CIMultiDict
 from opentelemetry import trace
@@ -60,13 +62,29 @@ class PhaseStep:
             return
         span.set_attribute(attr.PHASE, self._phase)
         rule = exchange.rule
-        if rule is not None:
-            span.set_attribute(attr.ROUTE, rule.path)
+        route = route_of(exchange)[0] or (rule.path if rule is not None else None)
+        if route is not None:
+            span.set_attribute(attr.ROUTE, route)
         if _is_catch_all(exchange.request):  # proxy mode: the request's own path was judged
             span.set_attribute(attr.URL_PATH, exchange.path)
             if rule is not None:  # the matched prefix: as low in cardinality as a template
                 span.set_attribute(attr.HTTP_ROUTE, rule.path)
                 span.update_name(f"{attr.http_method(exchange.method)} {rule.path}")
+
+
+def route_of(exchange: Exchange) -> tuple[str | None, str | None]:
+    """(name, upstream URL) of the route-table entry the exchange was resolved to, when the
+    pipeline has a route table (`exchange.route`); (None, None) with a single upstream."""
+    route = getattr(exchange, "route", None)
+    if route is None:
+        return None, None
+    return route.name, route.upstream
+
+
+@functools.lru_cache(maxsize=256)
+def server_of(upstream: str) -> tuple[str, int]:
+    url = URL(upstream)
+    return url.host or "", url.port or 0
 
 
 def _is_catch_all(request: web.Request) -> bool:
@@ -82,22 +100,23 @@ class UpstreamSpan:
     untrusted client's trace never reaches it.
     """
 
-    def __init__(self, step: Step, tracing: Tracing, upstream: str) -> None:
+    def __init__(self, step: Step, tracing: Tracing, upstream: str | None) -> None:
         self._step = step
         self._tracing = tracing
-        url = URL(upstream)
-        self._host, self._port = url.host or "", url.port or 0
+        self._upstream = upstream  # the single upstream; a route table names each its own
 
     async def __call__(self, exchange: Exchange) -> None:
         method = attr.http_method(exchange.method)
+        upstream = route_of(exchange)[1] or self._upstream
+        host, port = server_of(upstream) if upstream else ("", 0)
         with self._tracing.tracer.start_as_current_span(
             f"upstream {method}",
             kind=SpanKind.CLIENT,
             attributes={
                 attr.HTTP_METHOD: method,
                 attr.URL_PATH: exchange.path,
-                attr.SERVER_ADDRESS: self._host,
-                attr.SERVER_PORT: self._port,
+                attr.SERVER_ADDRESS: host,
+                attr.SERVER_PORT: port,
             },
             record_exception=False,
             set_status_on_exception=False,
@@ -130,7 +149,7 @@ def traced_pipeline(pipeline: Pipeline, tracing: Tracing, upstream: str | None) 
     steps: list[Step] = []
     for step in pipeline.steps:
         phase = phase_of(step)
-        if isinstance(step, ProxyToUpstream) and upstream is not None:
+        if isinstance(step, ProxyToUpstream):
             step = UpstreamSpan(step, tracing, upstream)
         steps.append(PhaseStep(step, phase))
     return Pipeline(steps)
