@@ -6,7 +6,7 @@ runs without the `tracing` extra. When enabled, one trace per request:
 - SERVER `{method} {route}`: continues a W3C `traceparent` only from a trusted proxy;
   `http.request.method`, `url.path` (normalized, never the query), `url.scheme`, `http.route`,
   `http.response.status_code`, `error.type`, `sidecar.request_id`, `sidecar.phase` (the
-  pipeline step that decided), `sidecar.route`, `sidecar.decision`;
+  pipeline step that decided), `sidecar.route`, `sidecar.policy_rule`, `sidecar.decision`;
 - CLIENT `session_store {op}`: `db.system.name`, `db.operation.name`;
 - CLIENT `oidc {discovery|jwks|code exchange|refresh|token|request}`: `http.request.method`,
   `server.address`, `server.port`, `url.path`, `http.response.status_code`,

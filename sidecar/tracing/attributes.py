@@ -16,6 +16,7 @@ DB_OPERATION = "db.operation.name"
 REQUEST_ID = "sidecar.request_id"
 PHASE = "sidecar.phase"
 ROUTE = "sidecar.route"
+POLICY_RULE = "sidecar.policy_rule"
 DECISION = "sidecar.decision"
 OIDC_OPERATION = "sidecar.oidc.operation"
 

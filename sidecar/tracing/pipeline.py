@@ -7,6 +7,7 @@ nothing of tracing, and an untraced sidecar runs them bare.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -32,6 +33,10 @@ PHASES = {
     "ProxyToUpstream": "proxy",
     "AnswerVerify": "answer",
 }
+
+
+SHORTHAND_ROUTE = "/"  # top-level `upstream` + `policy`: one route for every host and path
+_NO_ROUTE_TABLE = object()
 
 
 def phase_of(step: Step) -> str:
@@ -62,9 +67,11 @@ class PhaseStep:
             return
         span.set_attribute(attr.PHASE, self._phase)
         rule = exchange.rule
-        route = route_of(exchange)[0] or (rule.path if rule is not None else None)
+        route = route_of(exchange)[0]
         if route is not None:
             span.set_attribute(attr.ROUTE, route)
+        if rule is not None:
+            span.set_attribute(attr.POLICY_RULE, rule.path)
         if _is_catch_all(exchange.request):  # proxy mode: the request's own path was judged
             span.set_attribute(attr.URL_PATH, exchange.path)
             if rule is not None:  # the matched prefix: as low in cardinality as a template
@@ -73,9 +80,12 @@ class PhaseStep:
 
 
 def route_of(exchange: Exchange) -> tuple[str | None, str | None]:
-    """(name, upstream URL) of the route-table entry the exchange was resolved to, when the
-    pipeline has a route table (`exchange.route`); (None, None) with a single upstream."""
-    route = getattr(exchange, "route", None)
+    """(name, upstream URL) of the route the exchange was resolved to: the route table's pick
+    (`exchange.route`, None before or without a match), or, in a build without a route table,
+    the one route every request takes (named `/`, its upstream the configured one)."""
+    route: Any = getattr(exchange, "route", _NO_ROUTE_TABLE)
+    if route is _NO_ROUTE_TABLE:
+        return SHORTHAND_ROUTE, None
     if route is None:
         return None, None
     return route.name, route.upstream

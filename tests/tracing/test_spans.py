@@ -45,6 +45,7 @@ async def test_a_bearer_request_is_one_trace_continued_from_the_trusted_proxy(
     assert server.attributes["url.path"] == "/api/items"  # never the query
     assert server.attributes["http.route"] == "/"
     assert server.attributes["sidecar.route"] == "/"
+    assert server.attributes["sidecar.policy_rule"] == "/"
     assert server.attributes["sidecar.decision"] == "allow"
     assert server.attributes["sidecar.phase"] == "proxy"
 
@@ -117,7 +118,9 @@ async def test_a_refused_request_names_the_phase_that_decided(otlp_receiver, tra
     assert refused.attributes["sidecar.decision"] == "unauthenticated"
     assert refused.status == "UNSET"  # a 4xx is the client's problem, not the server's
     public = one(await server_trace(otlp_receiver, "req-public"), "SERVER")
-    assert public.attributes["sidecar.route"] == "/public"
+    assert public.attributes["sidecar.route"] == "/"  # the one route of a single upstream
+    assert public.attributes["sidecar.policy_rule"] == "/public"
+    assert public.attributes["http.route"] == "/public"
     assert public.attributes["sidecar.decision"] == "public"
     assert public.name == "GET /public"
 
@@ -140,6 +143,6 @@ async def test_forward_auth_verify_is_one_server_span_named_for_its_endpoint(
     assert server.name == "GET /.auth/verify"
     assert server.attributes["http.route"] == "/.auth/verify"
     assert server.attributes["url.path"] == "/.auth/verify"
-    assert server.attributes["sidecar.route"] == "/public"  # the rule of the forwarded URI
+    assert server.attributes["sidecar.policy_rule"] == "/public"  # of the forwarded URI
     assert server.attributes["sidecar.phase"] == "answer"
     assert "abc" not in str(server.attributes)
