@@ -20,9 +20,9 @@ COPY sidecar ./sidecar
 # runtime set that the wheel's metadata asks for, and nothing else gets installed.
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \
- && /opt/venv/bin/pip install --constraint requirements.lock "$(ls /wheels/*.whl)[fast]" \
+ && /opt/venv/bin/pip install --constraint requirements.lock "$(ls /wheels/*.whl)[fast,tracing]" \
  && /opt/venv/bin/pip uninstall --yes pip \
- && /opt/venv/bin/python -c "import sidecar"
+ && /opt/venv/bin/python -c "import sidecar, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http"
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \

@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml requirements.lock $(PROVIDER_DIR)/package.json $(PROVID
           clients/python/pyproject.toml clients/js/package.json clients/js/package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c requirements.lock -e '.[dev,fast]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev,fast,tracing]'
 	$(BIN)/pip install -q -c requirements.lock -e 'clients/python[aiohttp]'
 	cd $(PROVIDER_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	cd clients/js && npm ci --no-audit --no-fund --loglevel=error

@@ -7,7 +7,9 @@ Settings (environment; the variants also as `--variants a,b`):
   BENCH_CONNECTIONS  wrk connections (default 32); BENCH_THREADS wrk threads (default 1)
   BENCH_VARIANTS     sidecar configurations, comma separated, the first the reference
                      (default: default); of default, no-uvloop, workers2, quiet-log, cache0,
-                     routes50 (a table of 50 routes instead of the one-route shorthand), and
+                     routes50 (a table of 50 routes instead of the one-route shorthand),
+                     tracing (tracing.enabled, every request sampled, spans to a discarding
+                     OTLP sink), tracing-1pct (the same, 1% of traces sampled), and
                      @REV: the default configuration running `sidecar/` as of git revision
                      REV (before/after a change in one run: `--variants @HEAD~1,default`)
   BENCH_PEERS        1 (default): also nginx, Apache mod_proxy and mod_auth_openidc, the peer
@@ -49,6 +51,12 @@ VARIANTS = {
         Variant("quiet-log", log_level="warning"),
         Variant("cache0", session_cache_s=0),
         Variant("routes50", routes=50),
+        Variant("tracing", tracing=True),
+        Variant(
+            "tracing-1pct",
+            tracing=True,
+            env=(("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.01")),
+        ),
     )
 }
 
@@ -179,6 +187,9 @@ def _start_stack(
     upstream, upstream_url = stack.start_upstream(workdir)
     cleanup.callback(stop_process, upstream)
     key_pem = stack.signing_key_pem()
+    if any(variant.tracing for variant in variants):
+        sink, os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.start_otlp_sink(workdir)
+        cleanup.callback(stop_process, sink)
     sidecars: dict[str, SidecarProcess] = {}
     for variant in variants:
         config = stack.sidecar_config(provider, upstream_url, redis_url, variant, key_pem)

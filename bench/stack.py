@@ -44,6 +44,8 @@ class Variant:
     routes: int = 0  # > 0: a route table of this many routes instead of the shorthand
     source: Path | None = None  # import `sidecar` from here (an older revision)
     session_cache_s: float | None = None  # `session.cache_s`; None: the default
+    tracing: bool = False  # tracing.enabled, exporting to the run's OTLP sink
+    env: tuple[tuple[str, str], ...] = ()  # extra environment (e.g. OTEL_TRACES_SAMPLER)
 
 
 @dataclass
@@ -79,6 +81,17 @@ def start_upstream(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     proc, line = start_process(
         [sys.executable, "-m", "bench.upstream"],
         log_path=workdir / "upstream.log",
+        ready=lambda line: line.startswith("READY "),
+    )
+    return proc, f"http://127.0.0.1:{line.split()[1]}"
+
+
+def start_otlp_sink(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """An OTLP/HTTP endpoint that answers every export and keeps nothing (the collector's cost
+    is not the sidecar's): for the tracing variant's OTEL_EXPORTER_OTLP_ENDPOINT."""
+    proc, line = start_process(
+        [sys.executable, "-m", "tests.tracing.otlp_receiver", "--discard"],
+        log_path=workdir / "otlp.log",
         ready=lambda line: line.startswith("READY "),
     )
     return proc, f"http://127.0.0.1:{line.split()[1]}"
@@ -120,6 +133,7 @@ def sidecar_config(
         "log": {"level": variant.log_level},
         "workers": variant.workers,
         "shutdown_grace_s": SHUTDOWN_GRACE_S,
+        **({"tracing": {"enabled": True}} if variant.tracing else {}),
     }
     config = merge(base_config(provider, port, admin_port, upstream), overrides)
     return with_route_table(config, variant.routes) if variant.routes else config
@@ -154,7 +168,7 @@ def start_sidecar(workdir: Path, config: dict[str, Any], variant: Variant) -> Si
     if variant.source is not None:
         argv += ["--source", str(variant.source)]
     # At log level warning nothing is printed when ready: poll /readyz instead.
-    proc = _spawn(argv, log_path)
+    proc = _spawn(argv, log_path, dict(variant.env))
     sidecar = SidecarProcess(
         variant, config["public_url"], "http://" + config["admin_listen"], proc, log_path
     )
@@ -166,10 +180,11 @@ def start_sidecar(workdir: Path, config: dict[str, Any], variant: Variant) -> Si
     return sidecar
 
 
-def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
             argv,
+            env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -64,6 +64,7 @@ from sidecar.tokens.assertion import AssertionSigner, OversizeReport
 from sidecar.tokens.exchange import TokenExchanger
 from sidecar.tokens.id_tokens import TokenValidator
 from sidecar.tokens.trusted_issuers import ExchangedTokenValidator, TrustedIssuerKeys
+from sidecar.tracing.wiring import instrument, provider_trace_configs, traced_store
 
 # How long start-up waits for the provider before serving anyway (readiness says the rest).
 PROVIDER_STARTUP_WAIT_S = 5.0
@@ -104,6 +105,8 @@ def create_app(settings: Settings, *, store: SessionStore | None = None) -> web.
     app.cleanup_ctx.extend(
         [_http_clients, _session_store(store), _trusted_issuers, _oidc_provider, _pipelines]
     )
+    if settings.tracing.enabled:
+        instrument(app)
     _add_routes(app, token_exchange=settings.token_exchange.enabled)
     return app
 
@@ -138,7 +141,8 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
 async def _http_clients(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     timeout = aiohttp.ClientTimeout(total=settings.oidc.http_timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout) as provider_http:
+    trace_configs = provider_trace_configs(app)
+    async with aiohttp.ClientSession(timeout=timeout, trace_configs=trace_configs) as provider_http:
         app[PROVIDER_HTTP] = provider_http
         upstream_http = create_upstream_session(settings.upstream_connect_timeout_s)
         app[UPSTREAM_HTTP] = upstream_http
@@ -152,7 +156,7 @@ def _session_store(given: SessionStore | None):  # type: ignore[no-untyped-def]
     async def session_store(app: web.Application) -> AsyncIterator[None]:
         # `is None`, not `or`: an empty MemoryStore has len() 0 and so is falsy.
         store = given if given is not None else build_store(app[SETTINGS].session)
-        app[STORE] = store
+        app[STORE] = traced_store(app, store)
         try:
             yield
         finally:

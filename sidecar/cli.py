@@ -40,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Imported only now: nothing of the server is loaded, let alone bound, on a bad config.
     serve: Callable[[Settings], int] = importlib.import_module("sidecar.http.server").serve
-    return serve(settings)
+    try:
+        return serve(settings)
+    except ConfigError as exc:  # found while building the app, before binding (tracing extra)
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def _parser() -> argparse.ArgumentParser:

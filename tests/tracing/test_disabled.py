@@ -1,0 +1,119 @@
+"""Tracing off (the default): nothing of it is wired, `traceparent`/`tracestate` pass through
+untouched; and without the `tracing` extra the sidecar runs, while `tracing.enabled` is a
+clear start-up error naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sidecar.http.middleware import error_middleware
+from sidecar.keys import PROXY_PIPELINE, STORE, VERIFY_PIPELINE
+from sidecar.pipeline.exchange import Pipeline
+from sidecar.pipeline.steps import ProxyToUpstream
+from sidecar.sessions.memory import MemoryStore
+from sidecar.tracing.tracer import TRACING
+from tests.fixtures.ports import free_port
+from tests.fixtures.procs import start_process, stop_process
+from tests.fixtures.sidecar import base_config, merge, write_config
+from tests.tracing.conftest import sidecar_env
+from tests.tracing.spans import TRACEPARENT, TRACESTATE, echoed_header, get
+
+UNTRUSTED = {"trusted_proxies": "10.0.0.0/8"}
+
+
+async def test_off_by_default_nothing_is_wired(sidecar_factory):
+    running = await sidecar_factory()
+    app = running.app
+    assert running.settings.tracing.enabled is False
+    assert TRACING not in app
+    assert len(app.middlewares) == 2  # the context and the error middlewares only
+    assert app.middlewares[-1] is error_middleware
+    assert type(app[STORE]) is MemoryStore  # not a decorator
+    for key in (PROXY_PIPELINE, VERIFY_PIPELINE):
+        pipeline: Pipeline = app[key]
+        assert all(type(step).__module__.startswith("sidecar.pipeline") for step in pipeline.steps)
+    assert any(type(step) is ProxyToUpstream for step in app[PROXY_PIPELINE].steps)
+
+
+async def test_off_traceparent_and_tracestate_pass_through_unchanged(
+    oidc_provider, echo_upstream, sidecar_factory
+):
+    tokens = await oidc_provider.login("user@example.com", "password")
+    for overrides in ({}, UNTRUSTED):
+        running = await sidecar_factory(overrides)
+        headers = {
+            "Authorization": f"Bearer {tokens.id_token}",
+            "traceparent": TRACEPARENT,
+            "tracestate": TRACESTATE,
+        }
+        assert (await get(running.url + "/api/x", headers))[0] == 200
+        echo = echo_upstream.last()
+        assert echoed_header(echo, "traceparent") == [TRACEPARENT]
+        assert echoed_header(echo, "tracestate") == [TRACESTATE]
+
+
+def without_opentelemetry(tmp_path: Path) -> dict[str, str]:
+    """An environment where `import opentelemetry` fails, as without the `tracing` extra: a
+    regular package of that name earlier on the path shadows the installed namespace one."""
+    shadow = tmp_path / "no-otel" / "opentelemetry"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("the tracing extra is absent")\n')
+    env = sidecar_env(None)
+    env["PYTHONPATH"] = f"{shadow.parent}:{env['PYTHONPATH']}"
+    return env
+
+
+def config_file(tmp_path: Path, oidc_provider, upstream: str, tracing: bool) -> Path:
+    port, admin_port = free_port(), free_port()
+    config = merge(
+        base_config(oidc_provider, port, admin_port, upstream),
+        {"log": {"level": "info"}, "tracing": {"enabled": tracing}},
+    )
+    return write_config(tmp_path / f"sidecar-{tracing}.yaml", config)
+
+
+def test_without_the_extra_the_sidecar_runs(tmp_path, oidc_provider, echo_upstream):
+    path = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=False)
+    process, _ = start_process(
+        [sys.executable, "-m", "sidecar", "--config", str(path)],
+        log_path=tmp_path / "no-otel.log",
+        ready=lambda line: '"serving"' in line,
+        env=without_opentelemetry(tmp_path),
+    )
+    stop_process(process)
+
+
+def test_without_the_extra_tracing_enabled_is_a_start_up_error(
+    tmp_path, oidc_provider, echo_upstream
+):
+    path = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar", "--config", str(path)],
+        env=without_opentelemetry(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    problem = done.stderr.strip().splitlines()[-1]
+    assert problem.startswith("tracing.enabled (SIDECAR_TRACING_ENABLED): OpenTelemetry is")
+    assert "auth-sidecar[tracing]" in problem
+    assert "Traceback" not in done.stderr
+    assert '"serving"' not in done.stdout + done.stderr
+
+
+def test_an_unsupported_otlp_protocol_is_a_start_up_error(tmp_path, oidc_provider, echo_upstream):
+    path = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar", "--config", str(path)],
+        env=sidecar_env(None, OTEL_EXPORTER_OTLP_PROTOCOL="grpc"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL='grpc' is not supported" in done.stderr
