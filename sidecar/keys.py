@@ -5,12 +5,15 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from sidecar.auth.backchannel import BackchannelLogout
 from sidecar.auth.login import LoginFlow
+from sidecar.auth.logout import LogoutFlow
 from sidecar.config.settings import Settings
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.pipeline.exchange import Pipeline
 from sidecar.pipeline.steps import Authenticate
+from sidecar.sessions.events import SessionEvents
 from sidecar.sessions.store import SessionStore
 from sidecar.tokens.assertion import AssertionSigner
 
@@ -25,3 +28,6 @@ PROXY_PIPELINE = web.AppKey("proxy_pipeline", Pipeline)
 VERIFY_PIPELINE = web.AppKey("verify_pipeline", Pipeline)
 AUTHENTICATE = web.AppKey("authenticate", Authenticate)
 LOGIN_FLOW = web.AppKey("login_flow", LoginFlow)
+LOGOUT_FLOW = web.AppKey("logout_flow", LogoutFlow)
+BACKCHANNEL = web.AppKey("backchannel", BackchannelLogout)
+EVENTS = web.AppKey("session_events", SessionEvents)

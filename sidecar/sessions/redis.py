@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
@@ -100,6 +100,10 @@ class RedisStore:
         self._index_add_script = self._client.register_script(INDEX_ADD_LUA)
         self._index_members_script = self._client.register_script(INDEX_MEMBERS_LUA)
 
+    @property
+    def connection(self) -> RedisConnection:
+        return self._connection
+
     async def save(self, key: str, value: bytes, ttl_s: float) -> None:
         await self._bounded(lambda: self._client.set(key, value, px=_ms(ttl_s)), write=True)
 
@@ -110,7 +114,7 @@ class RedisStore:
         # connection as a (non-transactional) pipeline. The wait fits inside the store timeout.
         wait_ms = max(1, min(timeout_ms, round(self._timeout_s * 1000 * 0.8)))
 
-        async def set_and_wait() -> list[object]:
+        async def set_and_wait() -> list[int]:
             pipe = self._client.pipeline(transaction=False)
             pipe.set(key, value, px=_ms(ttl_s))
             if isinstance(self._client, RedisCluster):  # the slot map is loaded by now
@@ -118,7 +122,7 @@ class RedisStore:
                 pipe.execute_command("WAIT", replicas, wait_ms, target_nodes=node)
             else:
                 pipe.execute_command("WAIT", replicas, wait_ms)
-            return await pipe.execute()
+            return cast(list[int], await pipe.execute())
 
         results = await self._bounded(set_and_wait, write=True)
         return int(results[-1])
