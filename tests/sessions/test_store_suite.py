@@ -12,7 +12,6 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from redis.exceptions import RedisClusterException, RedisError

@@ -76,6 +76,9 @@ export function buildProvider({
       pushedAuthorizationRequests: { enabled: false },
       dPoP: { enabled: false },
     },
+    // oidc-provider refuses to post to special-use addresses (SSRF protection); the sidecar it
+    // posts Logout Tokens to runs on 127.0.0.1 here, so the test provider drops that guard.
+    fetch: (url, { dispatcher, ...options }) => globalThis.fetch(url, options),
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     // Cookie names distinct from anything the sidecar might use on the same host.
     cookies: {
@@ -99,7 +102,7 @@ export function buildProvider({
   provider.on('backchannel.error', (ctx, err, client) => {
     counters.countBackchannel('error');
     if (!String(client.backchannelLogoutUri).startsWith('http://127.0.0.1:9/')) {
-      console.error('backchannel logout failed', client.clientId, err.message);
+      console.error('backchannel logout failed', client.clientId, client.backchannelLogoutUri, err.message, err.cause?.message ?? '');
     }
   });
   provider.on('backchannel.success', () => counters.countBackchannel('ok'));
