@@ -23,7 +23,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 RedisClient = Redis | RedisCluster
@@ -128,7 +128,7 @@ def connect(url: str, *, cluster: bool, timeout_s: float, max_connections: int) 
     )
 
     async def new_subscriber() -> Redis:
-        return Redis.from_pool(ConnectionPool.from_url(url, **options))
+        return Redis.from_pool(ConnectionPool.from_url(url, **_no_retry(options)))
 
     return RedisConnection(Redis.from_pool(pool), new_subscriber)
 
@@ -151,8 +151,8 @@ def _connect_cluster(url: str, options: dict[str, Any], max_connections: int) ->
         await client.initialize()
         nodes = client.get_nodes()
         node = nodes[next(turn) % len(nodes)]
-        pool = ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
-        return Redis.from_pool(pool)
+        kwargs = _no_retry(node.connection_kwargs)
+        return Redis.from_pool(ConnectionPool(connection_class=node.connection_class, **kwargs))
 
     return RedisConnection(client, new_subscriber, prepare=client.initialize)
 
@@ -185,7 +185,7 @@ def _connect_sentinel(
             db=target.db,
             username=target.username,
             password=target.password,
-            **options,
+            **_no_retry(options),
         )
 
     async def master_moved(pubsub: PubSub) -> bool:
@@ -248,3 +248,10 @@ def _connection_options(timeout_s: float) -> dict[str, Any]:
             ExponentialWithJitterBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), RETRIES
         ),
     }
+
+
+def _no_retry(options: dict[str, Any]) -> dict[str, Any]:
+    """The subscription's options: no silent reconnect. redis-py's PubSub reconnects and
+    resubscribes by itself on a connection error; messages published meanwhile would be lost
+    without anyone knowing. The session signal must see every break (and re-check)."""
+    return {**options, "retry": Retry(NoBackoff(), 0)}

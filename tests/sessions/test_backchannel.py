@@ -160,7 +160,7 @@ async def test_sub_only_ends_every_session_of_the_user(fresh_provider, sidecar_f
 
 
 async def test_logout_metrics_count_each_kind(fresh_provider, signed_in):
-    running, cookie, claims = signed_in
+    running, _, claims = signed_in
     await post_logout_token(running.url, logout_token(fresh_provider, sid=claims["sid"]))
     async with browser() as http:
         async with http.post(running.url + "/.auth/logout", allow_redirects=False) as r:

@@ -64,9 +64,11 @@ async def test_get_shows_a_post_form_and_changes_nothing(fresh_provider, sidecar
 
 
 async def test_the_page_escapes_rd(sidecar):
-    async with aiohttp.ClientSession() as http:
-        async with http.get(sidecar.url + '/.auth/logout?rd=/a"><script>x</script>') as r:
-            page = await r.text()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(sidecar.url + '/.auth/logout?rd=/a"><script>x</script>') as r,
+    ):
+        page = await r.text()
     assert "<script>" not in page
 
 
