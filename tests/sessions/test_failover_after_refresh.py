@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 import pytest
+import redis
 
 from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import SESSION
@@ -73,8 +74,8 @@ def promote_cluster(cluster: Any, master: RedisServer, replica: RedisServer) -> 
     def taken_over() -> bool:
         try:
             return bool(replica.command("CLUSTER", "FAILOVER", "TAKEOVER"))
-        except Exception:  # noqa: BLE001 - the test helper retries while the node wakes up
-            return False
+        except (redis.ResponseError, redis.ConnectionError, redis.TimeoutError):
+            return False  # not yet: the node is waking up
 
     wait_until(taken_over, 10, "CLUSTER FAILOVER TAKEOVER")
     cluster.wait_promoted(master)
