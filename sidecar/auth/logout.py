@@ -48,12 +48,24 @@ button{{font-size:1.1rem;padding:.6rem 1.4rem;cursor:pointer}}</style></head>
 """
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def origin_of(url: str) -> str | None:
-    """`scheme://host[:port]` of an absolute URL (RFC 6454 section 6.1), lowercased."""
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
+    """`scheme://host[:port]` of an absolute URL as RFC 6454 section 6.2 serializes it:
+    lowercased, the port only when it is not the scheme's default."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
         return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if not scheme or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    shown = f":{port}" if port is not None and port != _DEFAULT_PORTS.get(scheme) else ""
+    return f"{scheme}://{host}{shown}"
 
 
 class LogoutFlow:
@@ -98,7 +110,7 @@ class LogoutFlow:
         claimed = request.headers.get("Origin")
         if claimed is None and "Referer" in request.headers:
             claimed = origin_of(request.headers["Referer"]) or "null"
-        if claimed is not None and claimed.lower() != self._origin:
+        if claimed is not None and origin_of(claimed) != self._origin:
             raise Forbidden()  # `Origin: null` (sandboxed or privacy-reduced) included
 
     def _next_location(self, record: SessionRecord | None, rd: str) -> str:

@@ -12,6 +12,7 @@ import aiohttp
 import jwt
 import pytest
 
+from sidecar.auth.logout import origin_of
 from tests.sessions.conftest import oidc_of
 from tests.sessions.test_login_flow import ADMIN, browser, call, login
 
@@ -191,3 +192,27 @@ async def test_the_providers_own_logout_ends_the_session_through_the_back_channe
     assert logout_provider.counters()["backchannel"] == {"ok": 1}
     assert (await call(rp_sidecar.url, "/x", done.cookie))[0] == 401
     assert ADMIN  # the user whose provider session ended
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://App.Example.com:443/prefix", "https://app.example.com"),
+        ("http://127.0.0.1:8080/x?y", "http://127.0.0.1:8080"),
+        ("http://[::1]:80/", "http://[::1]"),
+        ("null", None),
+        ("http://host:99999/", None),
+        ("/relative", None),
+    ],
+)
+def test_origins_compare_as_rfc_6454_serializes_them(url, origin):
+    """A default port written out or a capital letter must not turn our own origin foreign."""
+    assert origin_of(url) == origin
+
+
+async def test_an_origin_spelled_with_its_default_port_is_ours(fresh_provider, sidecar_factory):
+    running = await sidecar_factory({"public_url": "https://app.example.com"})
+    response = await post_logout(running.url, None, {"Origin": "https://APP.example.com:443"})
+    assert response.status == 302
+    response = await post_logout(running.url, None, {"Origin": "https://app.example.com:8443"})
+    assert response.status == 403
