@@ -9,7 +9,7 @@ CONTRACT "A session ends everywhere at once": after a logout, a back-channel log
   to every node (sharded `SPUBLISH` would reach one shard only), so one subscription on any one
   node hears everything; on failure the next node is tried. On Sentinel the subscription
   follows the master Sentinel names, checked every `FOLLOW_CHECK_S`.
-- The subscription is "up" only while its connection answers a ping within `DEAD_AFTER_S`;
+- The subscription is "up" only while its connection answered a ping within `DEAD_AFTER_S`;
   listeners hear every change, and while it is down they serve nothing from memory and
   re-check open websockets against the store (a missed event must never keep a session alive).
 - A payload is the event kind and a keyed hash of the session's store tag
@@ -36,6 +36,7 @@ from sidecar.sessions.redis_connect import RedisClient
 CHANNEL = "sidecar:session-events"
 HEARTBEAT_S = 0.25  # ping the subscription this often...
 DEAD_AFTER_S = 0.8  # ...and call it down when no answer came for this long
+RECONNECT_AFTER_S = 1.5  # ...and start over on a new connection after this long
 RECONNECT_S = (0.1, 0.25, 0.5, 1.0)
 FOLLOW_CHECK_S = 1.0
 
@@ -188,8 +189,13 @@ class RedisEvents(_Hub):
     async def _listen(self, pubsub: PubSub) -> None:
         next_ping = next_follow = time.monotonic()
         while True:
+            message = await pubsub.get_message(timeout=HEARTBEAT_S)
+            if message is not None:
+                self._handle(message)
             now = time.monotonic()
-            if now - self._last_pong > DEAD_AFTER_S:
+            # Judged after reading, so a busy event loop (a pong waiting unread) is no outage;
+            # `healthy` meanwhile already says no (nothing served from memory).
+            if now - self._last_pong > RECONNECT_AFTER_S:
                 raise TimeoutError("the subscription stopped answering")
             if now >= next_ping:
                 next_ping = now + HEARTBEAT_S
@@ -199,9 +205,6 @@ class RedisEvents(_Hub):
                 if await self._master_moved(pubsub):
                     log.info("session_signal_follows_master")
                     return
-            message = await pubsub.get_message(timeout=HEARTBEAT_S)
-            if message is not None:
-                self._handle(message)
 
     def _handle(self, message: dict[str, object]) -> None:
         if message.get("type") == "pong":
