@@ -4,6 +4,7 @@ logout ends the session too. Real provider (npm oidc-provider) with RP-initiated
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -14,6 +15,7 @@ import pytest
 
 from sidecar.auth.logout import origin_of
 from tests.sessions.conftest import oidc_of
+from tests.sessions.signout import RelayedSocket
 from tests.sessions.test_login_flow import ADMIN, browser, call, login
 
 OP_FORM_XSRF = re.compile(r'name="xsrf" value="([^"]+)"')
@@ -216,3 +218,24 @@ async def test_an_origin_spelled_with_its_default_port_is_ours(fresh_provider, s
     assert response.status == 302
     response = await post_logout(running.url, None, {"Origin": "https://app.example.com:8443"})
     assert response.status == 403
+
+
+async def test_logout_closes_the_websockets_of_the_session_with_the_memory_store(
+    fresh_provider, sidecar
+):
+    """One process, no Redis: the in-process signal closes them too (1008), and only them."""
+    async with browser() as first, browser() as second:
+        done = await login(first, sidecar.url, fresh_provider)
+        other = await login(second, sidecar.url, fresh_provider)
+    mine = await RelayedSocket.open(sidecar.url, done.cookie)
+    theirs = await RelayedSocket.open(sidecar.url, other.cookie)
+    try:
+        closing = asyncio.create_task(mine.wait_closed())
+        assert (await post_logout(sidecar.url, done.cookie)).status == 302
+        code, _ = await closing
+        assert code == 1008
+        await theirs.ws.send_str("still here")
+        assert await theirs.ws.receive_str(timeout=5) == "still here"
+    finally:
+        await mine.close()
+        await theirs.close()
