@@ -110,6 +110,14 @@ async def test_redis_holds_neither_ticket_nor_tokens(
     indexes = [key for key in everything if key.endswith((b":by-sid", b":by-sub"))]
     assert len(indexes) == 2  # one by sid, one by sub: keyed hashes naming the session
     assert all(everything[key] == ticket.tag.encode() for key in indexes)
+    # No orphans: each index expires with the session it names (the absolute lifetime).
+    absolute_ms = running.settings.session.absolute_ttl_s * 1000
+    client = aioredis.from_url(url)
+    try:
+        for key in [*indexes, session_key]:
+            assert 0 < await client.pttl(key) <= absolute_ms
+    finally:
+        await client.aclose()
     # The ciphertext is useless without the cookie or the secret.
     assert sealer.unseal(Ticket.new(), SESSION, everything[session_key]) is None
     other = Sealer([b"\x00" * 32])
