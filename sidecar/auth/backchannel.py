@@ -18,6 +18,7 @@ Section 2.8: the answer carries `Cache-Control: no-store`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ import jwt
 from aiohttp import web
 
 from sidecar.config.settings import OidcSettings
-from sidecar.errors import BadRequest, InvalidToken
+from sidecar.errors import BadRequest, InvalidToken, StoreUnavailable
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.sessions.ticket import store_key_for_tag
@@ -66,13 +67,20 @@ class BackchannelLogout:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         token = await _logout_token(request)
         claims = await self.validate(token)
-        if not await self._first_use(claims):
+        jti_key = self._jti_key(claims)
+        if not await self._vault.store.save_if_absent(jti_key, b"1", self._jti_ttl_s(claims)):
             raise InvalidLogoutToken("jti replayed")
         sid = claims.get("sid")
-        if isinstance(sid, str):
-            await self._vault.end_indexed(BY_SID, sid)
-        else:
-            await self._vault.end_indexed(BY_SUB, str(claims["sub"]))
+        try:
+            if isinstance(sid, str):
+                await self._vault.end_indexed(BY_SID, sid)
+            else:
+                await self._vault.end_indexed(BY_SUB, str(claims["sub"]))
+        except StoreUnavailable:
+            # 503: a provider that retries must not meet its own jti as a replay.
+            with contextlib.suppress(StoreUnavailable):
+                await self._vault.store.clear(jti_key)
+            raise
         self._metrics.logout.labels(kind="backchannel").inc()
         return web.Response(status=200, headers=_NO_STORE)
 
@@ -123,13 +131,14 @@ class BackchannelLogout:
             raise InvalidLogoutToken("iat in the future")
         return claims
 
-    async def _first_use(self, claims: dict[str, Any]) -> bool:
-        """Step 8: remember the `jti` until the token expires (and a little beyond)."""
+    def _jti_key(self, claims: dict[str, Any]) -> str:
+        """Step 8: where a `jti` is remembered (under a hash, like every key)."""
         digest = hashlib.sha256(f"{claims['iss']}\x00{claims['jti']}".encode()).digest()
-        tag = digest[:18].hex()
-        ttl = max(1.0, float(claims["exp"]) + self._oidc.leeway_s - self._clock())
-        key = store_key_for_tag(tag, "logout-jti")
-        return await self._vault.store.save_if_absent(key, b"1", ttl)
+        return store_key_for_tag(digest[:18].hex(), "logout-jti")
+
+    def _jti_ttl_s(self, claims: dict[str, Any]) -> float:
+        """For as long as the token itself would be accepted."""
+        return max(1.0, float(claims["exp"]) + self._oidc.leeway_s - self._clock())
 
 
 def _check_subject(claims: dict[str, Any]) -> None:
