@@ -130,9 +130,14 @@ class RedisEvents(_Hub):
         *,
         timeout_s: float,
         master_moved: MasterMoved | None = None,
+        before_publish: Callable[[], Awaitable[object]] | None = None,
         on_publish_error: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__()
+        # Sentinel: re-ask for the master first, as before a write. A PUBLISH on the old master
+        # (a replica by now, or about to be) would reach only that node's subscribers, and
+        # the others have already moved to the new master.
+        self._before_publish = before_publish
         self._publisher = publisher
         self._new_subscriber = new_subscriber
         self._timeout_s = timeout_s
@@ -149,6 +154,8 @@ class RedisEvents(_Hub):
         self._deliver(event)
         try:
             async with asyncio.timeout(self._timeout_s):
+                if self._before_publish is not None:
+                    await self._before_publish()
                 await self._publisher.publish(CHANNEL, event.encode())
         except _FAILURES:
             # The store write that ended the session already happened; replicas whose own

@@ -79,3 +79,26 @@ async def test_the_signal_survives_losing_its_cluster_node(fresh_provider, repli
     print(f"\n[cluster, subscription node killed] websocket closed {code} after "
           f"{took * 1000:.1f} ms")  # fmt: skip
     assert code == 1008
+
+
+async def test_a_logout_at_once_after_a_sentinel_failover_still_closes_the_websocket(
+    fresh_provider, replicas, redis_sentinel
+):
+    """The logout lands before either replica noticed the failover: A publishes on the new
+    master (it re-asks Sentinel first), B may still listen on the old one; B's move to the new
+    master re-checks its websockets, so the close comes at the latest then."""
+    a, b = await replicas(2, "sentinel")
+    async with browser() as http:
+        done = await login(http, a.url, fresh_provider)
+    await asyncio.to_thread(redis_sentinel.wait_replicated)
+    socket = await RelayedSocket.open(b.url, done.cookie)
+    old_master = redis_sentinel.master()
+    try:
+        await asyncio.to_thread(redis_sentinel.failover)
+        code, took = await closes_after(socket, lambda: logout(a.url, done.cookie))
+    finally:
+        await socket.close()
+        await asyncio.to_thread(redis_sentinel.wait_converted, old_master)
+    print(f"\n[sentinel, logout at once after a failover] websocket closed {code} after "
+          f"{took * 1000:.1f} ms")  # fmt: skip
+    assert code == 1008
