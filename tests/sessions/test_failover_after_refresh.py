@@ -160,3 +160,30 @@ def metric(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
+
+
+async def test_a_stopped_replica_never_fails_a_login_or_a_refresh(
+    fresh_provider, sidecar_factory, redis_sentinel
+):
+    """The WAIT path with a stopped replica: the login and the refresh each wait
+    `replica_wait_ms`, are counted and logged as unreplicated, and succeed."""
+    session = {
+        "secret": new_secret(),
+        "redis_url": redis_sentinel.url,
+        "cache_s": 0,
+        "refresh_margin_s": 100_000,
+        "min_replicas": 1,
+        "replica_wait_ms": 200,
+    }
+    running = await sidecar_factory({"session": session})
+    replica = replica_of(redis_sentinel.master(), redis_sentinel.data_nodes)
+    replica.pause()
+    try:
+        async with browser() as http:
+            done = await login(http, running.url, fresh_provider)  # the login's write
+        status = (await call(running.url, "/x", done.cookie))[0]  # a refresh's write
+        unreplicated = metric(await metrics_text(running.admin_url), UNREPLICATED)
+    finally:
+        replica.resume()
+    assert status == 200
+    assert unreplicated == 2
