@@ -156,7 +156,8 @@ async def whoami(request: web.Request) -> web.Response:
 {downstream}
 <p><a href="/admins">/admins</a> (group admins only) &middot; <a href="/public">/public</a>
 &middot; <a href="/.auth/me">/.auth/me</a> &middot;
-<a href="/.auth/logout?rd=/public">log out</a></p>
+<form method="post" action="/.auth/logout?rd=/public" style="display:inline">
+<button type="submit">log out</button></form></p>
 </body></html>"""
     return web.Response(text=page, content_type="text/html")
 

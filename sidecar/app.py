@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp import web
 
 from sidecar.auth import handlers as auth_handlers
+from sidecar.auth.backchannel import BackchannelLogout
 from sidecar.auth.handlers import run_pipeline
 from sidecar.auth.login import LoginFlow
+from sidecar.auth.logout import LogoutFlow
 from sidecar.config.settings import Settings
 from sidecar.errors import NotFound
 from sidecar.http.admin import AdminProbes, create_admin_app
@@ -25,7 +28,10 @@ from sidecar.http.middleware import DECISION, error_middleware, make_context_mid
 from sidecar.http.proxy import UpstreamProxy, create_upstream_session
 from sidecar.keys import (
     AUTHENTICATE,
+    BACKCHANNEL,
+    EVENTS,
     LOGIN_FLOW,
+    LOGOUT_FLOW,
     METRICS,
     PROVIDER,
     PROVIDER_HTTP,
@@ -54,9 +60,11 @@ from sidecar.pipeline.steps import (
     ResolveProxied,
     RewriteHeaders,
 )
-from sidecar.sessions.factory import build_store
+from sidecar.sessions.cache import SessionCache
+from sidecar.sessions.factory import build_events, build_store
 from sidecar.sessions.manager import SessionManager
 from sidecar.sessions.refresh import Refresher
+from sidecar.sessions.sockets import SOCKETS, SocketRegistry
 from sidecar.sessions.store import SessionStore
 from sidecar.sessions.ticket import Sealer
 from sidecar.sessions.vault import SessionVault
@@ -155,15 +163,33 @@ async def _http_clients(app: web.Application) -> AsyncIterator[None]:
 def _session_store(given: SessionStore | None):  # type: ignore[no-untyped-def]
     async def session_store(app: web.Application) -> AsyncIterator[None]:
         # `is None`, not `or`: an empty MemoryStore has len() 0 and so is falsy.
-        store = given if given is not None else build_store(app[SETTINGS].session)
+        settings, metrics = app[SETTINGS].session, app[METRICS]
+        store = given if given is not None else build_store(settings)
+        # The signal rides on the store's own connection settings (pub/sub is not a traced
+        # store call); everything else reaches the store through the tracing decorator.
+        events = build_events(store, settings.store_timeout_s, metrics.session_store_errors.inc)
+        app[EVENTS] = events
         app[STORE] = traced_store(app, store)
         try:
-            yield
+            async with _background(events.run(), "session-signal"):
+                yield
         finally:
             if given is None:
                 await store.close()
 
     return session_store
+
+
+@contextlib.asynccontextmanager
+async def _background(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """Run `work` as a task for the duration of the block, then cancel it."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _oidc_provider(app: web.Application) -> AsyncIterator[None]:
@@ -220,10 +246,9 @@ def _exchanged_validator(app: web.Application) -> ExchangedTokenValidator | None
 
 
 def _session_manager(
-    app: web.Application, validator: TokenValidator, token_client: TokenClient
+    app: web.Application, vault: SessionVault, validator: TokenValidator, token_client: TokenClient
 ) -> SessionManager:
     settings, metrics = app[SETTINGS], app[METRICS]
-    vault = SessionVault(app[STORE], Sealer(settings.session.secrets), settings.session, metrics)
     refresher = Refresher(
         vault,
         token_client,
@@ -257,8 +282,22 @@ async def _pipelines(app: web.Application) -> AsyncIterator[None]:
         settings.oidc.client_id,
         settings.oidc.client_secret,
     )
-    sessions = _session_manager(app, validator, token_client)
+    sealer, events, metrics = Sealer(settings.session.secrets), app[EVENTS], app[METRICS]
+    vault = SessionVault(
+        app[STORE],
+        sealer,
+        settings.session,
+        metrics,
+        issuer=settings.oidc.issuer,
+        events=events,
+        cache=SessionCache(settings.session.cache_s, events),
+    )
+    sessions = _session_manager(app, vault, validator, token_client)
     app[LOGIN_FLOW] = LoginFlow(settings, provider, token_client, validator, sessions)
+    app[LOGOUT_FLOW] = LogoutFlow(settings, provider, sessions, sealer, metrics)
+    app[BACKCHANNEL] = BackchannelLogout(settings.oidc, provider, vault, metrics)
+    sockets = SocketRegistry(events, vault.session_id, vault.exists)
+    app[SOCKETS] = sockets
     authenticate = Authenticate(validator, sessions, _exchanged_validator(app))
     proxies = _upstream_proxies(app)
     if proxies:
@@ -281,4 +320,5 @@ async def _pipelines(app: web.Application) -> AsyncIterator[None]:
         ]
     )
     app[AUTHENTICATE] = authenticate
-    yield
+    async with _background(sockets.run(), "websocket-session-checks"):
+        yield

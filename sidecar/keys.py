@@ -5,12 +5,15 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from sidecar.auth.backchannel import BackchannelLogout
 from sidecar.auth.login import LoginFlow
+from sidecar.auth.logout import LogoutFlow
 from sidecar.config.settings import Settings
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.pipeline.exchange import Pipeline
 from sidecar.pipeline.steps import Authenticate
+from sidecar.sessions.events import SessionEvents
 from sidecar.sessions.store import SessionStore
 from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.exchange import TokenExchanger
@@ -29,3 +32,6 @@ AUTHENTICATE = web.AppKey("authenticate", Authenticate)
 LOGIN_FLOW = web.AppKey("login_flow", LoginFlow)
 TOKEN_EXCHANGER = web.AppKey("token_exchanger", TokenExchanger)
 TRUSTED_ISSUER_KEYS = web.AppKey("trusted_issuer_keys", TrustedIssuerKeys)
+LOGOUT_FLOW = web.AppKey("logout_flow", LogoutFlow)
+BACKCHANNEL = web.AppKey("backchannel", BackchannelLogout)
+EVENTS = web.AppKey("session_events", SessionEvents)

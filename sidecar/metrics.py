@@ -58,6 +58,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.session_unreplicated_writes = Counter(
+            "sidecar_session_unreplicated_writes",
+            "Login or refresh writes that fewer than session.min_replicas replicas acknowledged "
+            "within session.replica_wait_ms",
+            registry=self.registry,
+        )
+        self.logout = Counter(
+            "sidecar_logout",
+            "Sessions ended by a logout, by kind (local, backchannel)",
+            ["kind"],
+            registry=self.registry,
+        )
+
     def observe_request(self, decision: str, duration_s: float) -> None:
         self.requests.labels(decision=decision).inc()
         self.request_duration.observe(duration_s)

@@ -1,5 +1,6 @@
 """The `/.auth/*` endpoints: verify, jwks, me here; the login flow's logic lives in
-`sidecar/login.py` and is reached through the routes below."""
+`sidecar/auth/login.py`, sign-out in `logout.py` and `backchannel.py`, reached through the
+routes below."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from aiohttp import web
 from sidecar.config.settings import PolicyRule
 from sidecar.errors import NotFound, Unauthenticated
 from sidecar.http.middleware import DECISION, REQUEST_ID, SUBJECT, TRUSTED_PEER
-from sidecar.keys import AUTHENTICATE, LOGIN_FLOW, SIGNER, TOKEN_EXCHANGER, VERIFY_PIPELINE
+from sidecar.keys import (
+    AUTHENTICATE,
+    BACKCHANNEL,
+    LOGIN_FLOW,
+    LOGOUT_FLOW,
+    SIGNER,
+    TOKEN_EXCHANGER,
+    VERIFY_PIPELINE,
+)
 from sidecar.pipeline.exchange import Exchange, Pipeline
 
 _ME_RULE = PolicyRule("/.auth/me", "authenticated")
@@ -80,9 +89,24 @@ async def callback(request: web.Request) -> web.StreamResponse:
     return await request.app[LOGIN_FLOW].callback(request)
 
 
+async def logout_page(request: web.Request) -> web.StreamResponse:
+    request[DECISION][0] = "logout_page"
+    return await request.app[LOGOUT_FLOW].page(request)
+
+
 async def logout(request: web.Request) -> web.StreamResponse:
     request[DECISION][0] = "logout"
-    return await request.app[LOGIN_FLOW].logout(request)
+    return await request.app[LOGOUT_FLOW].logout(request)
+
+
+async def logout_done(request: web.Request) -> web.StreamResponse:
+    request[DECISION][0] = "logout_done"
+    return await request.app[LOGOUT_FLOW].done(request)
+
+
+async def backchannel_logout(request: web.Request) -> web.StreamResponse:
+    request[DECISION][0] = "backchannel_logout"
+    return await request.app[BACKCHANNEL].handle(request)
 
 
 def routes(*, token_exchange: bool = False) -> list[web.RouteDef]:
@@ -94,6 +118,8 @@ def routes(*, token_exchange: bool = False) -> list[web.RouteDef]:
         web.get("/.auth/me", me),
         web.get("/.auth/login", login),
         web.get("/.auth/callback", callback),
-        web.get("/.auth/logout", logout),
+        web.get("/.auth/logout", logout_page),
         web.post("/.auth/logout", logout),
+        web.get("/.auth/logout/done", logout_done),
+        web.post("/.auth/backchannel-logout", backchannel_logout),
     ]

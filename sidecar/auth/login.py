@@ -1,4 +1,4 @@
-"""The browser login: `/.auth/login`, `/.auth/callback`, `/.auth/logout`.
+"""The browser login: `/.auth/login`, `/.auth/callback` (sign-out: `sidecar.auth.logout`).
 
 OIDC authorization code flow (OIDC Core 3.1) with the RFC 9700 client protections:
 - `state` (RFC 6749 section 10.12) names server-side login state and is accepted once; a
@@ -18,7 +18,6 @@ from aiohttp import web
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from yarl import URL
 
 from sidecar.auth.redirects import safe_redirect
 from sidecar.config.settings import Settings
@@ -100,28 +99,6 @@ class LoginFlow:
         self._sessions.set_session_cookie(response, ticket)
         self._sessions.clear_login_cookie(response, suffix)
         return response
-
-    async def logout(self, request: web.Request) -> web.StreamResponse:
-        rd = safe_redirect(request.query.get("rd"))
-        record = await self._sessions.end(request)
-        location = self._settings.public_path + rd
-        end_session = self._end_session_endpoint()
-        if end_session is not None and record is not None:
-            # RP-initiated logout 1.0 section 2, only where the provider advertises it
-            # (Dex does not: FIELD-NOTES).
-            location = str(
-                URL(end_session).update_query(
-                    id_token_hint=record.id_token,
-                    post_logout_redirect_uri=self._settings.public_url + rd,
-                    client_id=self._settings.oidc.client_id,
-                )
-            )
-        response = _redirect(location)
-        self._sessions.clear_session_cookie(response)
-        return response
-
-    def _end_session_endpoint(self) -> str | None:
-        return self._provider.metadata.end_session_endpoint if self._provider.has_metadata else None
 
 
 def _redirect(location: str) -> web.Response:

@@ -2,16 +2,24 @@
 it, then text, binary and close frames are relayed both ways until either side closes.
 
 Pings and pongs are answered per hop by aiohttp (autoping), as each hop is its own connection.
+
+A websocket opened under a session cookie is watched (`sidecar.sessions.sockets`): when the
+session ends on any replica both hops are closed with 1008 (RFC 6455 section 7.4.1, policy
+violation), CONTRACT "A session ends everywhere at once".
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 from multidict import CIMultiDict
+
+from sidecar.sessions.sockets import SESSION_TAG, SOCKETS
 
 Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse[Any]
 
@@ -79,7 +87,14 @@ async def relay(
             asyncio.create_task(_pump(upstream, client)),
         )
         try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            with _session_watch(request) as ended:
+                waiter = asyncio.create_task(ended.wait())
+                try:
+                    await asyncio.wait((*pumps, waiter), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                if ended.is_set():
+                    await _close_both(client, upstream, pumps)
         finally:
             # The finished pump closed the other side, which ends the other pump; cancel it
             # anyway so a peer that never completes the close handshake cannot hold us.
@@ -88,6 +103,34 @@ async def relay(
             await asyncio.gather(*pumps, return_exceptions=True)
             await client.close()
     return client
+
+
+@contextlib.contextmanager
+def _session_watch(request: web.Request) -> Iterator[asyncio.Event]:
+    """Set when the session this websocket was opened under ends (never set for a bearer
+    token or a public path: nothing to end)."""
+    registry, tag = request.app.get(SOCKETS), request.get(SESSION_TAG)
+    if registry is None or tag is None:
+        yield asyncio.Event()
+        return
+    with registry.watch(tag) as ended:
+        yield ended
+
+
+async def _close_both(
+    client: web.WebSocketResponse,
+    upstream: aiohttp.ClientWebSocketResponse[Any],
+    pumps: tuple[asyncio.Task[None], ...],
+) -> None:
+    for pump in pumps:
+        pump.cancel()
+    await asyncio.gather(*pumps, return_exceptions=True)
+    reason = b"session ended"
+    await asyncio.gather(
+        client.close(code=WSCloseCode.POLICY_VIOLATION, message=reason),
+        upstream.close(code=WSCloseCode.POLICY_VIOLATION, message=reason),
+        return_exceptions=True,
+    )
 
 
 async def _pump(source: Socket, sink: Socket) -> None:

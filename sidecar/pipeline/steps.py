@@ -202,9 +202,7 @@ class InjectIdentity:
             assertion = self._signer.sign(identity, route=exchange.route)
             exchange.identity_headers = identity_headers(identity, assertion)
             if self._forward_token and identity.id_token:
-                exchange.identity_headers.append(
-                    ("Authorization", f"Bearer {identity.id_token}")
-                )
+                exchange.identity_headers.append(("Authorization", f"Bearer {identity.id_token}"))
 
 
 class ProxyToUpstream:

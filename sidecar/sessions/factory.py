@@ -3,7 +3,10 @@ embedded memory store (one process only)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sidecar.config.settings import SessionSettings
+from sidecar.sessions.events import LocalEvents, RedisEvents, SessionEvents
 from sidecar.sessions.memory import MemoryStore
 from sidecar.sessions.redis import RedisStore
 from sidecar.sessions.redis_connect import connect
@@ -32,4 +35,22 @@ def build_store(settings: SessionSettings) -> SessionStore:
     )
     return RedisStore(
         connection, timeout_s=settings.store_timeout_s, max_in_flight=REDIS_MAX_IN_FLIGHT
+    )
+
+
+def build_events(
+    store: SessionStore, timeout_s: float, on_publish_error: Callable[[], None]
+) -> SessionEvents:
+    """The "session changed or ended" signal that fits `store`: Redis pub/sub on the same
+    Redis, or in-process delivery for the memory store (and any store that is not Redis)."""
+    if not isinstance(store, RedisStore):
+        return LocalEvents()
+    connection = store.connection
+    return RedisEvents(
+        connection.client,
+        connection.new_subscriber,
+        timeout_s=timeout_s,
+        master_moved=connection.master_moved,
+        before_publish=connection.prepare_write or connection.prepare,
+        on_publish_error=on_publish_error,
     )

@@ -19,6 +19,7 @@ from sidecar.errors import SessionEnded
 from sidecar.oidc.token_client import TokenSet
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.refresh import Refresher
+from sidecar.sessions.sockets import SESSION_TAG
 from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import LOGIN_STATE_TTL_S, SessionVault
 from sidecar.tokens.identity import Identity
@@ -46,11 +47,12 @@ class SessionManager:
         if cookie is None:
             return None
         ticket = Ticket.from_cookie(cookie)
-        record = await self.vault.load(ticket) if ticket is not None else None
+        record = await self.vault.load_cached(ticket) if ticket is not None else None
         if ticket is None or record is None:
             raise SessionEnded("no such session")
         if self._refresher.needs_refresh(record):
             record = await self._refresher.refresh(ticket, record)
+        request[SESSION_TAG] = ticket.tag  # relayed websockets are watched under it
         return Identity.from_claims(record.claims, "session", record.id_token)
 
     async def start(self, tokens: TokenSet, claims: dict[str, Any]) -> Ticket:
@@ -63,13 +65,14 @@ class SessionManager:
         return ticket
 
     async def end(self, request: web.Request) -> SessionRecord | None:
-        """Delete the session named by the request's cookie; the record, if there was one."""
+        """End the session named by the request's cookie on every replica; the record, if
+        there was one."""
         cookie = request.cookies.get(self._settings.cookie_name)
         ticket = Ticket.from_cookie(cookie) if cookie else None
         if ticket is None:
             return None
         record = await self.vault.load(ticket)
-        await self.vault.clear(ticket)
+        await self.vault.clear(ticket, record)
         return record
 
     def set_session_cookie(self, response: web.StreamResponse, ticket: Ticket) -> None:

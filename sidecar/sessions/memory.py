@@ -5,7 +5,8 @@ one is atomic on the event loop (that is what makes `take` and the locks safe he
 login states and locks share one keyspace, as they do in Redis; a lock's value is its owner.
 
 Expired entries vanish on read, and are pruned a few at a time on every write (amortized, no
-timer task). When the store is full, the entry that would expire soonest makes room.
+timer task). When the store is full, the entry that would expire soonest makes room. An index
+(a set of members, each with its own expiry) is one entry whose value is kept decoded.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ PRUNE_PER_WRITE = 8
 
 @dataclass(slots=True)
 class _Entry:
-    value: bytes
+    value: bytes | dict[str, float]  # bytes, or an index: member -> expiry time
     expires_at: float
     seq: int  # identifies the heap item that tracks this version of the entry
 
@@ -49,20 +50,43 @@ class MemoryStore:
     async def save(self, key: str, value: bytes, ttl_s: float) -> None:
         self._put(key, bytes(value), ttl_s)
 
+    async def save_replicated(
+        self, key: str, value: bytes, ttl_s: float, replicas: int, timeout_ms: int
+    ) -> int:
+        self._put(key, bytes(value), ttl_s)
+        return 0  # one process, no replicas
+
+    async def save_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._put(key, bytes(value), ttl_s)
+        return True
+
     async def load(self, key: str) -> bytes | None:
-        entry = self._live(key)
-        return entry.value if entry else None
+        return self._bytes(self._live(key))
 
     async def load_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        entries = [self._live(key) for key in keys]
-        return [entry.value if entry else None for entry in entries]
+        return [self._bytes(self._live(key)) for key in keys]
 
     async def take(self, key: str) -> bytes | None:
         entry = self._live(key)
         if entry is None:
             return None
         del self._entries[key]
-        return entry.value
+        return self._bytes(entry)
+
+    async def index_add(self, key: str, member: str, ttl_s: float) -> None:
+        now = self._clock()
+        members = {m: t for m, t in self._index(key).items() if t > now}
+        members[member] = max(members.get(member, now), now + max(ttl_s, 0.0))
+        self._put(key, members, max(members.values()) - now)
+
+    async def index_members(self, key: str) -> list[str]:
+        now = self._clock()
+        return [member for member, expires in self._index(key).items() if expires > now]
+
+    async def index_remove(self, key: str, member: str) -> None:
+        self._index(key).pop(member, None)
 
     async def clear(self, key: str) -> None:
         self._entries.pop(key, None)
@@ -96,6 +120,14 @@ class MemoryStore:
         entry = self._live(key)
         return entry is not None and entry.value == owner.encode()
 
+    @staticmethod
+    def _bytes(entry: _Entry | None) -> bytes | None:
+        return entry.value if entry is not None and isinstance(entry.value, bytes) else None
+
+    def _index(self, key: str) -> dict[str, float]:
+        entry = self._live(key)
+        return entry.value if entry is not None and isinstance(entry.value, dict) else {}
+
     def _live(self, key: str) -> _Entry | None:
         """The entry under `key` unless it has expired (an expired one is dropped here)."""
         entry = self._entries.get(key)
@@ -104,7 +136,7 @@ class MemoryStore:
             return None
         return entry
 
-    def _put(self, key: str, value: bytes, ttl_s: float) -> None:
+    def _put(self, key: str, value: bytes | dict[str, float], ttl_s: float) -> None:
         now = self._clock()
         self._prune(now, PRUNE_PER_WRITE)
         if key not in self._entries:

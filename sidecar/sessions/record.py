@@ -6,7 +6,16 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-_CLAIMS_KEPT = ("sub", "exp", "email", "email_verified", "name", "preferred_username", "groups")
+_CLAIMS_KEPT = (
+    "sub",
+    "exp",
+    "email",
+    "email_verified",
+    "name",
+    "preferred_username",
+    "groups",
+    "sid",  # the provider's session (Back-Channel Logout 1.0 section 2.4): for the index
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +29,11 @@ class SessionRecord:
     @property
     def id_token_exp(self) -> int:
         return int(self.claims["exp"])
+
+    @property
+    def sid(self) -> str | None:
+        sid = self.claims.get("sid")
+        return sid if isinstance(sid, str) and sid else None
 
     @classmethod
     def new(
@@ -39,6 +53,8 @@ class SessionRecord:
         """The same session with new tokens. RFC 6749 section 6: a provider may keep the old
         refresh token by not returning one."""
         kept = {name: claims[name] for name in _CLAIMS_KEPT if name in claims}
+        if "sid" in self.claims and "sid" not in kept:
+            kept["sid"] = self.claims["sid"]  # the provider's session goes on
         return replace(
             self,
             id_token=id_token,

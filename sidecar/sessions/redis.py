@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
@@ -36,6 +36,29 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+
+# An index is a sorted set scored by each member's expiry (server time, ms): adding prunes the
+# expired members and sets the key to expire with its longest-lived member, so an index never
+# outlives the sessions it names. TIME is allowed in scripts since Redis 5 (effects replication).
+INDEX_ADD_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local expires = now + tonumber(ARGV[2])
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if (not current) or tonumber(current) < expires then
+  redis.call('ZADD', KEYS[1], expires, ARGV[1])
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1
+"""
+
+INDEX_MEMBERS_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGE', KEYS[1], '(' .. now, '+inf', 'BYSCORE')
 """
 
 # redis-py's own outages: RedisClusterException (e.g. "cannot be connected", slot not covered)
@@ -74,9 +97,53 @@ class RedisStore:
         # (a freshly promoted replica, a restarted server).
         self._renew_script = self._client.register_script(RENEW_LOCK_LUA)
         self._release_script = self._client.register_script(RELEASE_LOCK_LUA)
+        self._index_add_script = self._client.register_script(INDEX_ADD_LUA)
+        self._index_members_script = self._client.register_script(INDEX_MEMBERS_LUA)
+
+    @property
+    def connection(self) -> RedisConnection:
+        return self._connection
 
     async def save(self, key: str, value: bytes, ttl_s: float) -> None:
         await self._bounded(lambda: self._client.set(key, value, px=_ms(ttl_s)), write=True)
+
+    async def save_replicated(
+        self, key: str, value: bytes, ttl_s: float, replicas: int, timeout_ms: int
+    ) -> int:
+        # WAIT counts the writes of the connection it runs on: SET and WAIT go down one
+        # connection as a (non-transactional) pipeline. The wait fits inside the store timeout.
+        wait_ms = max(1, min(timeout_ms, round(self._timeout_s * 1000 * 0.8)))
+
+        async def set_and_wait() -> list[int]:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(key, value, px=_ms(ttl_s))
+            if isinstance(self._client, RedisCluster):  # the slot map is loaded by now
+                node = self._client.get_node_from_key(key)
+                pipe.execute_command("WAIT", replicas, wait_ms, target_nodes=node)
+            else:
+                pipe.execute_command("WAIT", replicas, wait_ms)
+            return cast(list[int], await pipe.execute())
+
+        results = await self._bounded(set_and_wait, write=True)
+        return int(results[-1])
+
+    async def save_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
+        stored = await self._bounded(
+            lambda: self._client.set(key, value, nx=True, px=_ms(ttl_s)), write=True
+        )
+        return bool(stored)
+
+    async def index_add(self, key: str, member: str, ttl_s: float) -> None:
+        await self._bounded(
+            lambda: self._index_add_script(keys=[key], args=[member, _ms(ttl_s)]), write=True
+        )
+
+    async def index_members(self, key: str) -> list[str]:
+        members = await self._bounded(lambda: self._index_members_script(keys=[key]))
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+
+    async def index_remove(self, key: str, member: str) -> None:
+        await self._bounded(lambda: self._client.zrem(key, member), write=True)
 
     async def load(self, key: str) -> bytes | None:
         return _as_bytes(await self._bounded(lambda: self._client.get(key)))

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 RedisClient = Redis | RedisCluster
@@ -58,13 +60,17 @@ class SentinelTarget:
 @dataclass(slots=True)
 class RedisConnection:
     """A client, what must run before each command (`prepare`) and before each write
-    (`prepare_write`), and whatever else must be closed with it (the Sentinel manager's
-    clients)."""
+    (`prepare_write`), whatever else must be closed with it (the Sentinel manager's
+    clients), and how to reach the session signal: `new_subscriber` gives a single-node client
+    to subscribe on (the master on Sentinel, the next node on a Cluster), `master_moved` tells
+    whether a Sentinel subscription must move to a new master."""
 
     client: RedisClient
+    new_subscriber: Callable[[], Awaitable[Redis]]
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
     prepare: Callable[[], Awaitable[object]] | None = None
     prepare_write: Callable[[], Awaitable[object]] | None = None
+    master_moved: Callable[[PubSub], Awaitable[bool]] | None = None
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -120,7 +126,11 @@ def connect(url: str, *, cluster: bool, timeout_s: float, max_connections: int) 
     pool = BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=timeout_s, **options
     )
-    return RedisConnection(Redis.from_pool(pool))
+
+    async def new_subscriber() -> Redis:
+        return Redis.from_pool(ConnectionPool.from_url(url, **_no_retry(options)))
+
+    return RedisConnection(Redis.from_pool(pool), new_subscriber)
 
 
 def _connect_cluster(url: str, options: dict[str, Any], max_connections: int) -> RedisConnection:
@@ -134,7 +144,17 @@ def _connect_cluster(url: str, options: dict[str, Any], max_connections: int) ->
     client = RedisCluster.from_url(
         url, max_connections=max_connections, reinitialize_steps=0, **options
     )  # max_connections is per node here
-    return RedisConnection(client, prepare=client.initialize)
+    turn = itertools.count()
+
+    async def new_subscriber() -> Redis:
+        """The next node of the slot map in turn: a plain PUBLISH reaches every node."""
+        await client.initialize()
+        nodes = client.get_nodes()
+        node = nodes[next(turn) % len(nodes)]
+        kwargs = _no_retry(node.connection_kwargs)
+        return Redis.from_pool(ConnectionPool(connection_class=node.connection_class, **kwargs))
+
+    return RedisConnection(client, new_subscriber, prepare=client.initialize)
 
 
 def _connect_sentinel(
@@ -158,11 +178,32 @@ def _connect_sentinel(
     )
     pool = cast(SentinelConnectionPool, client.connection_pool)
     check = SentinelMasterCheck(pool)
+
+    async def new_subscriber() -> Redis:
+        return manager.master_for(  # type: ignore[no-any-return]
+            target.service_name,
+            db=target.db,
+            username=target.username,
+            password=target.password,
+            **_no_retry(options),
+        )
+
+    async def master_moved(pubsub: PubSub) -> bool:
+        connection = pubsub.connection
+        try:
+            async with asyncio.timeout(MASTER_CHECK_BUDGET_S):
+                master = await manager.discover_master(target.service_name)
+        except (RedisError, OSError, TimeoutError):
+            return False  # Sentinel away: the ping decides whether the subscription lives
+        return connection is None or (connection.host, connection.port) != tuple(master)
+
     return RedisConnection(
         client,
+        new_subscriber,
         closers=(manager.aclose,),
         prepare=check,
         prepare_write=functools.partial(check, force=True),
+        master_moved=master_moved,
     )
 
 
@@ -207,3 +248,10 @@ def _connection_options(timeout_s: float) -> dict[str, Any]:
             ExponentialWithJitterBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), RETRIES
         ),
     }
+
+
+def _no_retry(options: dict[str, Any]) -> dict[str, Any]:
+    """The subscription's options: no silent reconnect. redis-py's PubSub reconnects and
+    resubscribes by itself on a connection error; messages published meanwhile would be lost
+    without anyone knowing. The session signal must see every break (and re-check)."""
+    return {**options, "retry": Retry(NoBackoff(), 0)}

@@ -113,7 +113,7 @@ class Refresher:
             )
         except InvalidGrant:
             self._metrics.token_refresh.labels(result="invalid_grant").inc()
-            await self._vault.clear(ticket)
+            await self._vault.clear(ticket, current)  # ends it on every replica
             raise SessionEnded("refresh refused") from None
         except (ProviderUnavailable, LoginFailed, InvalidToken) as exc:
             self._metrics.token_refresh.labels(result="error").inc()

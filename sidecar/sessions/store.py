@@ -24,6 +24,27 @@ class SessionStore(Protocol):
         """The values under `keys`, in order (None where absent or expired), in one round
         trip. The keys must share one `{hash tag}` (one Redis Cluster slot)."""
 
+    async def save_replicated(
+        self, key: str, value: bytes, ttl_s: float, replicas: int, timeout_ms: int
+    ) -> int:
+        """`save`, then wait (Redis `WAIT`, on the connection that wrote) until `replicas`
+        replicas hold it or `timeout_ms` passed; returns how many acknowledged. A store without
+        replicas returns 0 at once."""
+
+    async def save_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Store `value` only when `key` holds nothing; True when this call stored it."""
+
+    async def index_add(self, key: str, member: str, ttl_s: float) -> None:
+        """Add `member` to the index `key` for `ttl_s` seconds. Each member expires on its own;
+        the index itself lives as long as its longest-lived member, so it never outlives the
+        sessions it names (and expired members are pruned on every add)."""
+
+    async def index_members(self, key: str) -> list[str]:
+        """The members of the index `key` that have not expired."""
+
+    async def index_remove(self, key: str, member: str) -> None:
+        """Remove `member` from the index `key` (absent: not an error)."""
+
     async def take(self, key: str) -> bytes | None:
         """Atomically read and delete: a second `take` of the same key returns None.
         (Login state: RFC 6749 section 10.12, a `state` is accepted once.)"""

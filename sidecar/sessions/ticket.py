@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 
@@ -67,10 +68,19 @@ class Ticket:
     def cookie_value(self) -> str:
         return _COOKIE_PREFIX + base64.urlsafe_b64encode(self.value).rstrip(b"=").decode()
 
+    @property
+    def tag(self) -> str:
+        """The hash of the ticket that names its store keys (already public in the keyspace)."""
+        return base64.urlsafe_b64encode(self._digest[:18]).decode()
+
     def store_key(self, kind: str) -> str:
         """`sidecar:{<hash of the ticket>}:<kind>`: one slot per session in a Cluster."""
-        tag = base64.urlsafe_b64encode(self._digest[:18]).decode()
-        return f"{_KEY_PREFIX}:{{{tag}}}:{kind}"
+        return store_key_for_tag(self.tag, kind)
+
+
+def store_key_for_tag(tag: str, kind: str) -> str:
+    """The store key of kind `kind` for the session whose keys carry `tag`."""
+    return f"{_KEY_PREFIX}:{{{tag}}}:{kind}"
 
 
 class Sealer:
@@ -80,6 +90,50 @@ class Sealer:
         if not secrets_:
             raise ValueError("at least one session secret")
         self._secrets = tuple(secrets_)
+
+    def session_id(self, tag: str) -> str:
+        """A keyed hash (HMAC-SHA256 with the first secret) of a session's store tag: the name
+        the "session changed or ended" signal, the memory cache and the websocket registry
+        use. Never the ticket: a reader of the pub/sub channel learns nothing it could use."""
+        mac = hmac.new(self._secrets[0], b"auth-sidecar session id\x00" + tag.encode(), "sha256")
+        return mac.hexdigest()[:32]
+
+    def index_tags(self, kind: str, issuer: str, value: str) -> list[str]:
+        """Hash tags for the index entry of a `sid` or `sub` (CONTRACT: keyed hashes, HMAC with
+        the session secret), one per configured secret: the first names new entries, all are
+        searched, so a secret rotation does not orphan the sessions indexed before it."""
+        message = b"\x00".join(
+            (b"auth-sidecar index", kind.encode(), issuer.encode(), value.encode())
+        )
+        return [
+            base64.urlsafe_b64encode(hmac.new(secret, message, "sha256").digest()[:18]).decode()
+            for secret in self._secrets
+        ]
+
+    def seal_state(self, purpose: str, plaintext: bytes) -> str:
+        """A url-safe sealed token bound to `purpose` (no ticket: e.g. the `state` of the
+        provider's logout, which carries `rd` and comes back through the browser)."""
+        key = _derive_plain(self._secrets[0], purpose)
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = nonce + AESGCM(key).encrypt(nonce, plaintext, purpose.encode())
+        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+    def unseal_state(self, purpose: str, token: str) -> bytes | None:
+        """The plaintext of `seal_state`, or None for anything forged, truncated or foreign."""
+        try:
+            sealed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        if len(sealed) < _NONCE_BYTES + _TAG_BYTES or len(token) > 4096:
+            return None
+        nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+        for secret in self._secrets:
+            try:
+                key = _derive_plain(secret, purpose)
+                return AESGCM(key).decrypt(nonce, ciphertext, purpose.encode())
+            except InvalidTag:
+                continue
+        return None
 
     def seal(self, ticket: Ticket, kind: str, plaintext: bytes) -> bytes:
         key = _derive(self._secrets[0], ticket, kind)
@@ -108,5 +162,15 @@ def _derive(secret: bytes, ticket: Ticket, kind: str) -> bytes:
         length=32,
         salt=ticket.value,
         info=b"auth-sidecar seal v1\x00" + kind.encode(),
+    )
+    return hkdf.derive(secret)
+
+
+def _derive_plain(secret: bytes, purpose: str) -> bytes:
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=b"auth-sidecar state v1\x00" + purpose.encode(),
     )
     return hkdf.derive(secret)

@@ -5,6 +5,15 @@ the absolute lifetime) and `seen` (a timestamp, expiring after the idle lifetime
 forward as the session is used). Keeping "last seen" apart means touching a session never
 rewrites the tokens, so a touch can never put back a refresh token that a concurrent refresh
 has just rotated.
+
+Every end of a session (logout, back-channel logout, `invalid_grant`, an idle or absolute
+expiry seen on use) and every refresh is announced on the signal (`sidecar.sessions.events`).
+Login and refresh writes wait for `session.min_replicas` replicas (Redis `WAIT`, bounded by
+`session.replica_wait_ms`): a failover right after a refresh must not bring back the rotated-out
+refresh token. A write still unreplicated then is counted and logged; the request goes on.
+
+The back-channel index maps keyed hashes of `sid` and `sub` (`Sealer.index_tags`) to the store
+tags of their sessions; each member expires with its session, the index with its last member.
 """
 
 from __future__ import annotations
@@ -15,17 +24,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
+import structlog
+
 from sidecar.config.settings import SessionSettings
 from sidecar.errors import StoreUnavailable
 from sidecar.metrics import Metrics
+from sidecar.sessions.cache import SessionCache
+from sidecar.sessions.events import SessionEvent, SessionEvents
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.store import SessionStore
-from sidecar.sessions.ticket import Sealer, Ticket
+from sidecar.sessions.ticket import Sealer, Ticket, store_key_for_tag
 
 SESSION, SEEN, LOCK, LOGIN = "session", "seen", "lock", "login"
+BY_SID, BY_SUB = "by-sid", "by-sub"  # index kinds (the key's tag is a keyed hash)
 LOGIN_STATE_TTL_S = 600  # CONTRACT: state, nonce and verifier live for 10 minutes
 
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,41 +59,128 @@ class SessionVault:
         sealer: Sealer,
         settings: SessionSettings,
         metrics: Metrics,
+        *,
+        issuer: str,
+        events: SessionEvents,
+        cache: SessionCache,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.events = events
         self._sealer = sealer
         self._settings = settings
         self._metrics = metrics
+        self._issuer = issuer
+        self._cache = cache
         self._clock = clock
         # Push `seen` forward at most this often: a write per request would double the load.
         self._touch_every_s = max(1, min(60, settings.idle_ttl_s // 20))
+
+    def session_id(self, tag: str) -> str:
+        return self._sealer.session_id(tag)
+
+    async def load_cached(self, ticket: Ticket) -> SessionRecord | None:
+        """`load`, served from memory for up to `session.cache_s` (and never past the next
+        touch of `seen`, which a cached read skips)."""
+        session_id = self.session_id(ticket.tag)
+        record = self._cache.get(session_id)
+        if record is not None and self._remaining_s(record) > 0:
+            return record
+        generation = self._cache.generation
+        record = await self.load(ticket)
+        if record is not None:
+            ttl = min(self._touch_every_s, self._remaining_s(record))
+            self._cache.put(session_id, record, generation, ttl)
+        return record
 
     async def load(self, ticket: Ticket) -> SessionRecord | None:
         sealed, seen = await self._counted(
             self.store.load_many([ticket.store_key(SESSION), ticket.store_key(SEEN)])
         )
-        if sealed is None or seen is None:
+        if sealed is None and seen is None:
+            return None
+        if sealed is None or seen is None:  # idle expiry (or its debris): end it everywhere
+            await self._end_tag(ticket.tag)
             return None
         plaintext = self._sealer.unseal(ticket, SESSION, sealed)
         record = SessionRecord.from_bytes(plaintext) if plaintext is not None else None
-        if record is None or self._remaining_s(record) <= 0:
+        if record is None:
+            return None
+        if self._remaining_s(record) <= 0:  # absolute expiry
+            await self.clear(ticket, record)
             return None
         await self._touch(ticket, record, seen)
         return record
 
+    async def exists(self, tag: str) -> bool:
+        """Whether the session with store tag `tag` is still live (websocket re-checks)."""
+        keys = [store_key_for_tag(tag, SESSION), store_key_for_tag(tag, SEEN)]
+        sealed, seen = await self._counted(self.store.load_many(keys))
+        return sealed is not None and seen is not None
+
     async def save(self, ticket: Ticket, record: SessionRecord) -> None:
-        ttl = self._remaining_s(record)
-        sealed = self._sealer.seal(ticket, SESSION, record.to_bytes())
-        await self._counted(self.store.save(ticket.store_key(SESSION), sealed, ttl))
+        """A refreshed record: replicated (bounded), then announced as changed."""
+        await self._save_record(ticket, record)
+        await self.events.publish(SessionEvent("changed", self.session_id(ticket.tag)))
 
     async def start(self, ticket: Ticket, record: SessionRecord) -> None:
-        await self.save(ticket, record)
+        # `seen` first: the WAIT after the record then covers both (one replication stream).
         await self._save_seen(ticket, record)
+        await self._save_record(ticket, record)
+        ttl = self._remaining_s(record)
+        for kind, value in self._index_entries(record):
+            key = store_key_for_tag(self._sealer.index_tags(kind, self._issuer, value)[0], kind)
+            await self._counted(self.store.index_add(key, ticket.tag, ttl))
 
-    async def clear(self, ticket: Ticket) -> None:
+    async def clear(self, ticket: Ticket, record: SessionRecord | None = None) -> None:
+        """End the session everywhere: its entries, its index entries, then the signal."""
+        if record is not None:
+            for kind, value in self._index_entries(record):
+                for key in self._index_keys(kind, value):
+                    await self._counted(self.store.index_remove(key, ticket.tag))
+        await self._end_tag(ticket.tag)
+
+    async def end_indexed(self, kind: str, value: str) -> int:
+        """End every session indexed under `sid` or `sub` `value`; how many there were."""
+        ended = 0
+        for key in self._index_keys(kind, value):
+            for tag in await self._counted(self.store.index_members(key)):
+                await self._end_tag(tag)
+                await self._counted(self.store.index_remove(key, tag))
+                ended += 1
+        return ended
+
+    async def _end_tag(self, tag: str) -> None:
         for kind in (SESSION, SEEN):
-            await self._counted(self.store.clear(ticket.store_key(kind)))
+            await self._counted(self.store.clear(store_key_for_tag(tag, kind)))
+        await self.events.publish(SessionEvent("ended", self.session_id(tag)))
+
+    def _index_entries(self, record: SessionRecord) -> list[tuple[str, str]]:
+        entries = [(BY_SUB, str(record.claims["sub"]))]
+        if record.sid is not None:
+            entries.append((BY_SID, record.sid))
+        return entries
+
+    def _index_keys(self, kind: str, value: str) -> list[str]:
+        return [
+            store_key_for_tag(tag, kind)
+            for tag in self._sealer.index_tags(kind, self._issuer, value)
+        ]
+
+    async def _save_record(self, ticket: Ticket, record: SessionRecord) -> None:
+        ttl = self._remaining_s(record)
+        sealed = self._sealer.seal(ticket, SESSION, record.to_bytes())
+        key, wanted = ticket.store_key(SESSION), self._settings.min_replicas
+        if wanted <= 0:
+            await self._counted(self.store.save(key, sealed, ttl))
+            return
+        wait_ms = self._settings.replica_wait_ms
+        acked = await self._counted(self.store.save_replicated(key, sealed, ttl, wanted, wait_ms))
+        if acked < wanted:
+            self._metrics.session_unreplicated_writes.inc()
+            log.warning(
+                "session_write_unreplicated", replicas=acked, wanted=wanted, wait_ms=wait_ms
+            )
 
     async def save_login_state(self, state: LoginState) -> str:
         """Store the login state; returns the `state` parameter that names it."""

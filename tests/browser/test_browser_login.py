@@ -1,5 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) through the whole login: the
-sidecar's redirect, the provider's login and consent forms, the callback, the cookie, logout.
+sidecar's redirect, the provider's login and consent forms, the callback, the cookie, and
+sign-out through the sidecar's page (a POST form), alone and on to the provider's own logout.
 
 Never `playwright install`: the browser is the system's `/usr/bin/chromium` (`make deps`
 installs it). Without it this test fails, loudly: a skipped browser test proves nothing.
@@ -15,6 +16,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from tests.sessions.conftest import logout_provider, oidc_of
+
+__all__ = ["logout_provider"]  # the fixture, imported for this module
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
@@ -97,8 +101,10 @@ async def test_browser_login_me_logout(chromium, fresh_provider, sidecar):
     # Script on the page cannot read the session cookie (HttpOnly).
     assert COOKIE not in await page.evaluate("document.cookie")
 
-    await page.goto(sidecar.url + "/.auth/logout?rd=/public/bye")
-    assert page.url == sidecar.url + "/public/bye"
+    await page.goto(sidecar.url + "/.auth/logout?rd=/public/bye")  # the page: nothing yet
+    assert session_cookie(await context.cookies(sidecar.url))["value"] == cookie["value"]
+    await page.click("#sign-out")
+    await page.wait_for_url(sidecar.url + "/public/bye")
     assert not [c for c in await context.cookies(sidecar.url) if c["name"] == COOKIE]
     await context.close()
 
@@ -113,3 +119,27 @@ async def test_browser_login_me_logout(chromium, fresh_provider, sidecar):
     )
     assert api.status == 401
     await replay.close()
+
+
+async def test_browser_signs_out_through_the_page_and_the_provider(
+    chromium, logout_provider, sidecar_factory
+):
+    """The provider lists an end_session_endpoint: the sign-out button leads to the provider's
+    own "sign out?" page, then back through `/.auth/logout/done` to `rd`; the provider's
+    session is gone too (the next visit asks for the password again)."""
+    sidecar = await sidecar_factory(oidc_of(logout_provider))
+    context: BrowserContext = await chromium.new_context()
+    page = await context.new_page()
+    await sign_in(page, sidecar.url + "/app", logout_provider.issuer)
+
+    await page.goto(sidecar.url + "/.auth/logout?rd=/public/bye")
+    await page.click("#sign-out")
+    await page.wait_for_url(logout_provider.issuer + "/session/end**")
+    assert not [c for c in await context.cookies(sidecar.url) if c["name"] == COOKIE]
+    await page.click("button[name=logout][value=yes]")
+    await page.wait_for_url(sidecar.url + "/public/bye")
+
+    await page.goto(sidecar.url + "/app")
+    assert page.url.startswith(logout_provider.issuer + "/interaction/")
+    assert await page.locator("input[name=password]").count() == 1  # no provider session left
+    await context.close()

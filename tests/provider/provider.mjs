@@ -3,7 +3,7 @@
 //   node provider.mjs CONFIG.json
 //
 // CONFIG: {port (0 = any), issuer (default http://127.0.0.1:<port>), state_dir, id_token_ttl_s,
-// refresh_token_ttl_s, jwks_max_age_s, clients: [{client_id, client_name?, client_secret, redirect_uris,
+// refresh_token_ttl_s, jwks_max_age_s, end_session_endpoint (RP-initiated logout), clients: [{client_id, client_name?, client_secret, redirect_uris,
 // redirect_uri_patterns}], users: [{email, password, groups, email_verified, name,
 // preferred_username, sub?}]}
 //
@@ -41,6 +41,7 @@ const op = {
   faults: {}, // endpoint -> mode
   hanging: new Set(), // responses held open by a `hang` fault
   redirects: new Map(), // client_id -> Set of redirect URIs added at run time
+  backchannelUris: new Map(), // client_id -> back-channel logout URI registered at run time
 
   rebuild() {
     this.provider = buildProvider({ ...this, config });
@@ -93,6 +94,14 @@ const op = {
     if (!this.redirects.has(clientId)) this.redirects.set(clientId, new Set());
     this.redirects.get(clientId).add(uri);
     return [...this.redirects.get(clientId)];
+  },
+  // Client metadata is fixed per instance: a new back-channel URI builds a new one (storage,
+  // sessions and keys live outside it and carry over).
+  setBackchannelUri(clientId, uri) {
+    new URL(uri); // throws on garbage
+    this.backchannelUris.set(clientId, uri);
+    this.rebuild();
+    return Object.fromEntries(this.backchannelUris);
   },
   // Between tests: counters, faults and settings back to the start; keys and storage kept.
   reset() {

@@ -19,13 +19,20 @@ DB = 11
 
 
 async def dump(url: str, flush: bool = False) -> dict[bytes, bytes]:
-    """Every key and value in the database (strings only: the store writes nothing else)."""
+    """Every key and value in the database: strings as they are, the back-channel indexes
+    (sorted sets) as their members, one per line (the store writes nothing else)."""
     client = aioredis.from_url(url)
     try:
         if flush:
             await client.flushdb()
         keys = [key async for key in client.scan_iter(count=1000)]
-        return {key: await client.get(key) or b"" for key in keys}
+        everything = {}
+        for key in keys:
+            if await client.type(key) == b"zset":
+                everything[key] = b"\n".join(await client.zrange(key, 0, -1))
+            else:
+                everything[key] = await client.get(key) or b""
+        return everything
     finally:
         await client.aclose()
 
@@ -96,6 +103,21 @@ async def test_redis_holds_neither_ticket_nor_tokens(
     for part in record.id_token.split("."):
         assert_absent(everything, [part.encode()])
     assert_absent(everything, [ADMIN.encode(), b"eyJ"])
+    # CONTRACT: no sid, sub or email in any key (nor in a value: the index holds hashes).
+    identity = [str(record.claims["sub"]), str(record.claims.get("sid") or ""), ADMIN]
+    assert record.claims.get("sid"), "the provider issues sid: the index is exercised"
+    assert_absent(everything, [needle.encode() for needle in identity if needle])
+    indexes = [key for key in everything if key.endswith((b":by-sid", b":by-sub"))]
+    assert len(indexes) == 2  # one by sid, one by sub: keyed hashes naming the session
+    assert all(everything[key] == ticket.tag.encode() for key in indexes)
+    # No orphans: each index expires with the session it names (the absolute lifetime).
+    absolute_ms = running.settings.session.absolute_ttl_s * 1000
+    client = aioredis.from_url(url)
+    try:
+        for key in [*indexes, session_key]:
+            assert 0 < await client.pttl(key) <= absolute_ms
+    finally:
+        await client.aclose()
     # The ciphertext is useless without the cookie or the secret.
     assert sealer.unseal(Ticket.new(), SESSION, everything[session_key]) is None
     other = Sealer([b"\x00" * 32])

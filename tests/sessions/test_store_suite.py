@@ -340,3 +340,80 @@ async def test_memory_store_prunes_expired_entries_on_writes() -> None:
     for _ in range(100):
         await store.save(new_key(), b"new", 100)
     assert len(store) == 100  # every expired entry went, without a single read
+
+
+# ---- write-once, indexes, replicated writes --------------------------------------------------
+
+
+async def test_save_if_absent_stores_once(store_case: StoreCase) -> None:
+    store, key = store_case.store, new_key("jti")
+    assert await store.save_if_absent(key, b"1", 1)
+    assert not await store.save_if_absent(key, b"2", 60)
+    assert await store.load(key) == b"1"
+    await store_case.advance(1.3)
+    assert await store.save_if_absent(key, b"3", 60)  # refused only for the first one's TTL
+
+
+async def test_index_members_expire_one_by_one(store_case: StoreCase) -> None:
+    store, key = store_case.store, new_key("by-sid")
+    await store.index_add(key, "short", 1)
+    await store.index_add(key, "long", 3)
+    assert sorted(await store.index_members(key)) == ["long", "short"]
+    await store_case.advance(1.3)
+    assert await store.index_members(key) == ["long"]
+    await store.index_remove(key, "long")
+    await store.index_remove(key, "absent")
+    assert await store.index_members(key) == []
+
+
+async def test_index_lives_as_long_as_its_longest_member(store_case: StoreCase) -> None:
+    store, key = store_case.store, new_key("by-sub")
+    await store.index_add(key, "a", 1)
+    await store.index_add(key, "b", 2)
+    await store.index_add(key, "a", 1)  # re-adding never shortens a member's life
+    await store_case.advance(2.3)
+    assert await store.index_members(key) == []
+    if store_case.target is not None:  # the key itself is gone from Redis: no orphans
+        assert store_case.target.server_for(key).command("EXISTS", key) == 0
+
+
+async def test_save_replicated_writes_and_reports_acknowledgements(store_case: StoreCase) -> None:
+    store, key = store_case.store, new_key()
+    acked = await store.save_replicated(key, b"durable", 60, 1, 1000)
+    assert await store.load(key) == b"durable"
+    if store_case.kind in ("cluster", "sentinel"):
+        assert acked == 1  # each master has one replica, which acknowledged within the wait
+    else:
+        assert acked == 0  # no replicas: nothing to wait for
+
+
+def replica_of(master: RedisServer, servers: list[RedisServer]) -> RedisServer:
+    """The (first) replica `master` reports in INFO replication."""
+    info = master.command("INFO", "replication")
+    port = int(info["slave0"]["port"]) if "slave0" in info else -1
+    return next(server for server in servers if server.port == port)
+
+
+@pytest.mark.parametrize("kind", ["sentinel", "cluster"])
+async def test_save_replicated_with_a_stopped_replica_times_out_and_keeps_the_write(
+    request: pytest.FixtureRequest, kind: str
+) -> None:
+    """The `WAIT` path with a stopped replica: the write stays on the master and the answer
+    says nobody acknowledged it (so WAIT ran on the connection that wrote: on another one it
+    would count the replica at once)."""
+    target, key = make_target(request, kind), new_key()
+    store = redis_store(target.url, target.cluster)
+    topology = request.getfixturevalue("redis_cluster" if kind == "cluster" else "redis_sentinel")
+    servers = topology.nodes if kind == "cluster" else topology.data_nodes
+    try:
+        await store.save(key, b"first", 60)
+        replica = replica_of(target.server_for(key), servers)
+        replica.pause()
+        try:
+            acked = await store.save_replicated(key, b"kept", 60, 1, 300)
+        finally:
+            replica.resume()
+        assert acked == 0
+        assert await store.load(key) == b"kept"
+    finally:
+        await store.close()

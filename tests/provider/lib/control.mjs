@@ -14,6 +14,11 @@ export class Counters {
     this.authorize = 0;
     this.userinfo = 0;
     this.token = {}; // grant_type -> hits
+    this.backchannel = {}; // ok | error -> logout tokens posted
+  }
+
+  countBackchannel(result) {
+    this.backchannel[result] = (this.backchannel[result] ?? 0) + 1;
   }
 
   countToken(grantType) {
@@ -22,8 +27,8 @@ export class Counters {
   }
 
   toJSON() {
-    const { discovery, jwks, authorize, userinfo, token } = this;
-    return { discovery, jwks, authorize, userinfo, token };
+    const { discovery, jwks, authorize, userinfo, token, backchannel } = this;
+    return { discovery, jwks, authorize, userinfo, token, backchannel };
   }
 }
 
@@ -48,6 +53,7 @@ export function controlRoutes(op) {
     'POST /__control/faults': (body) => op.setFaults(body),
     'POST /__control/redirect-uris': (body) => op.addRedirectUri(body.client_id, body.redirect_uri),
     'POST /__control/reset': () => op.reset(),
+    'POST /__control/backchannel-uri': (body) => op.setBackchannelUri(body.client_id, body.uri),
   };
 }
 

@@ -1,0 +1,70 @@
+"""`session.cache_s`: the memory copy, with the in-process signal (the memory store's)."""
+
+from __future__ import annotations
+
+from sidecar.sessions.cache import SessionCache
+from sidecar.sessions.events import LocalEvents, SessionEvent
+from sidecar.sessions.record import SessionRecord
+
+RECORD = SessionRecord.new(0, "id", "access", "refresh", {"sub": "s", "exp": 10})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_entries_live_at_most_cache_s_and_their_own_ttl() -> None:
+    clock = Clock()
+    cache = SessionCache(5, LocalEvents(), clock=clock)
+    cache.put("a", RECORD, cache.generation, ttl_s=60)
+    cache.put("b", RECORD, cache.generation, ttl_s=2)
+    clock.now += 3
+    assert cache.get("a") is RECORD
+    assert cache.get("b") is None  # its own TTL (the next touch of `seen`) came first
+    clock.now += 2.5
+    assert cache.get("a") is None
+
+
+async def test_an_event_drops_the_copy_and_a_load_begun_before_it_is_not_kept() -> None:
+    events = LocalEvents()
+    cache = SessionCache(30, events)
+    cache.put("a", RECORD, cache.generation, ttl_s=60)
+    loading = cache.generation  # a load of "b" starts here...
+    await events.publish(SessionEvent("ended", "a"))
+    assert cache.get("a") is None
+    cache.put("b", RECORD, loading, ttl_s=60)  # ...and ends after the event: not kept
+    assert cache.get("b") is None
+    cache.put("b", RECORD, cache.generation, ttl_s=60)
+    assert cache.get("b") is RECORD
+    await events.publish(SessionEvent("changed", "b"))
+    assert cache.get("b") is None
+
+
+def test_zero_turns_it_off_and_the_bound_holds() -> None:
+    off = SessionCache(0, LocalEvents())
+    off.put("a", RECORD, off.generation, ttl_s=60)
+    assert off.get("a") is None
+    small = SessionCache(30, LocalEvents(), max_entries=3)
+    for name in "abcde":
+        small.put(name, RECORD, small.generation, ttl_s=60)
+    assert len(small) == 3
+    assert small.get("a") is None
+    assert small.get("e") is RECORD
+
+
+def test_a_signal_change_empties_it() -> None:
+    cache = SessionCache(30, LocalEvents())
+    cache.put("a", RECORD, cache.generation, ttl_s=60)
+    cache.signal_state(False)
+    assert len(cache) == 0
+
+
+def test_event_payloads_round_trip_and_refuse_garbage() -> None:
+    event = SessionEvent("ended", "0123abcd")
+    assert SessionEvent.decode(event.encode()) == event
+    assert SessionEvent.decode(b"evil:x") is None
+    assert SessionEvent.decode(b"") is None
