@@ -157,6 +157,16 @@ describe("auth-sidecar plugin", function()
     assert.same({}, rec.set)
   end)
 
+  it("passes the route table's 404 (no route for the forwarded host and URI)", function()
+    local rec = run({ headers = {} }, {
+      status = 404, headers = { ["Content-Type"] = "application/json" },
+      body = '{"error":"not_found"}',
+    })
+    assert.equal(404, rec.exited.status)
+    assert.same({}, rec.set)
+    assert.is_nil(rec.authenticated)
+  end)
+
   it("fails closed with 503 when the sidecar cannot be reached or times out", function()
     for _, err in ipairs({ "timeout", "connection refused" }) do
       local rec = run({ headers = {} }, { err = err })
@@ -169,7 +179,7 @@ describe("auth-sidecar plugin", function()
   end)
 
   it("turns an unexpected sidecar status into 503, never a pass", function()
-    for _, status in ipairs({ 500, 502, 404, 204, 503 }) do
+    for _, status in ipairs({ 500, 502, 204, 503 }) do
       local rec = run({ headers = {} }, {
         status = status, headers = { ["X-Auth-Subject"] = "s", ["Retry-After"] = "2" },
       })

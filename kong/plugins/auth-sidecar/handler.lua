@@ -44,8 +44,11 @@ local STRIPPED_EXACT = {
 }
 local STRIPPED_PREFIXES = { "x-auth-", "x-consumer-", "x-authenticated-" }
 
--- Denials the sidecar decides and the client must see as they are.
-local PASSED_STATUSES = { [302] = true, [400] = true, [401] = true, [403] = true, [431] = true }
+-- Denials the sidecar decides and the client must see as they are (404: no route of the
+-- sidecar's route table matches the forwarded host and URI).
+local PASSED_STATUSES = {
+  [302] = true, [400] = true, [401] = true, [403] = true, [404] = true, [431] = true,
+}
 local PASSED_HEADERS = { "Location", "WWW-Authenticate", "Set-Cookie", "Content-Type", "Retry-After" }
 
 --- A header name as compared: lower case, `_` read as `-` (nginx lets both through).
