@@ -89,6 +89,7 @@ def effective_document(settings: Settings) -> dict[str, Any]:
             "algorithms": list(oidc.algorithms),
             "leeway_s": oidc.leeway_s,
             "http_timeout_s": oidc.http_timeout_s,
+            "end_session": oidc.end_session,
         },
         "public_url": settings.public_url,
         "listen": str(settings.listen),
@@ -105,6 +106,9 @@ def effective_document(settings: Settings) -> dict[str, Any]:
             "absolute_ttl_s": session.absolute_ttl_s,
             "refresh_margin_s": session.refresh_margin_s,
             "store_timeout_s": session.store_timeout_s,
+            "cache_s": session.cache_s,
+            "min_replicas": session.min_replicas,
+            "replica_wait_ms": session.replica_wait_ms,
         },
         "assertion": {
             # null: no key configured, the server makes an ephemeral one.
@@ -119,6 +123,16 @@ def effective_document(settings: Settings) -> dict[str, Any]:
         "upstream_connect_timeout_s": settings.upstream_connect_timeout_s,
         "upstream_timeout_s": settings.upstream_timeout_s,
         "policy": [_policy_entry(rule) for rule in settings.policy],
+        "token_exchange": {
+            "audiences": ",".join(settings.token_exchange.audiences) or None,
+            "allowed_peers": ",".join(str(n) for n in settings.token_exchange.allowed_peers),
+            "ttl_s": settings.token_exchange.ttl_s,
+        },
+        "trusted_issuers": [
+            {"issuer": trusted.issuer, "jwks_url": trusted.jwks_url}
+            for trusted in settings.trusted_issuers
+        ],
+        "tracing": {"enabled": settings.tracing.enabled},
     }
     shorthand = shorthand_route(settings.upstream, settings.policy, assertion.audience)
     if settings.routes != (shorthand,):  # the route table form: never mixed with the shorthand

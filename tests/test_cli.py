@@ -122,6 +122,17 @@ def test_printed_settings_load_back_to_the_same_settings(tmp_path: Path) -> None
         "trusted_proxies": "10.0.0.0/8",
         "listen": "[::1]:8443",
         "policy": [{"path": "/r", "emails": ["a@b.c"], "email_domains": ["d.e"]}],
+        "oidc.end_session": "off",
+        "session.cache_s": 2,
+        "session.min_replicas": 2,
+        "session.replica_wait_ms": 40,
+        "token_exchange.audiences": "https://b.example.com,https://c.example.com",
+        "token_exchange.allowed_peers": "10.1.0.0/16",
+        "token_exchange.ttl_s": 20,
+        "trusted_issuers": [
+            {"issuer": "https://a.example.com", "jwks_url": "https://a.example.com/.auth/jwks"}
+        ],
+        "tracing.enabled": False,
     }
     original = load_settings(write_config(tmp_path, patch), {})
     printed = tmp_path / "printed.yaml"
