@@ -35,7 +35,7 @@ def scrapes() -> list[Scrape]:
 
 
 def test_rate_by_label_and_in_total():
-    ev = Evaluator(dashboard_scrapes(board), rate_interval_s=10)
+    ev = Evaluator(scrapes(), rate_interval_s=10)
     by = ev.at('sum by (decision) (rate(sidecar_requests_total{job=~"$job"}[$__rate_interval]))', 3)
     assert by == {labels(decision="allow"): 5.0, labels(decision="forbidden"): 1.0}
     total = ev.at('sum(increase(sidecar_requests_total{job=~"$job"}[$__range]))', 3)
@@ -44,7 +44,7 @@ def test_rate_by_label_and_in_total():
 
 
 def test_ratio_with_a_regex_matcher():
-    ev = Evaluator(dashboard_scrapes(board), rate_interval_s=10)
+    ev = Evaluator(scrapes(), rate_interval_s=10)
     expr = (
         '1 - sum(rate(sidecar_requests_total{job=~"$job",decision=~"allow|public"}'
         '[$__rate_interval])) / sum(rate(sidecar_requests_total{job=~"$job"}[$__rate_interval]))'
@@ -53,7 +53,7 @@ def test_ratio_with_a_regex_matcher():
 
 
 def test_histogram_quantile_interpolates_like_prometheus():
-    ev = Evaluator(dashboard_scrapes(board), rate_interval_s=10)
+    ev = Evaluator(scrapes(), rate_interval_s=10)
     inner = 'sum by (le) (rate(sidecar_request_duration_seconds_bucket{job=~"$job"}[10s]))'
     median = ev.at(f"histogram_quantile(0.5, {inner})", 3)[frozenset()]
     assert median == pytest.approx(0.001)  # rank 50 of 100: the top of the first bucket
