@@ -181,7 +181,7 @@ class RewriteHeaders:
             assertion = self._signer.sign(identity, route=exchange.route)
             exchange.identity_headers = identity_headers(identity, assertion)
             headers.extend(exchange.identity_headers)
-            if self._forward_token:
+            if self._forward_token and identity.id_token:
                 headers["Authorization"] = f"Bearer {identity.id_token}"
         exchange.upstream_headers = headers
 

@@ -57,9 +57,7 @@ class TokenValidator:
     async def validate_bearer(self, token: str) -> dict[str, Any]:
         """Claims of a valid bearer token; a repeated token is served from the verified cache."""
         check_token_size(token)
-        if not _COMPACT_JWS.fullmatch(token):
-            # Checked before the cache hashes it: non-UTF-8 header bytes arrive as surrogates.
-            raise InvalidToken("not a compact JWS")
+        check_compact_jws(token)
         claims = self._verified.get(token, self._oidc.leeway_s)
         if claims is None:
             claims = await self._verify(token)
@@ -148,6 +146,19 @@ def check_numeric_dates(claims: dict[str, Any]) -> None:
 def check_token_size(token: str) -> None:
     if len(token) > MAX_TOKEN_BYTES:
         raise BadRequest("token too large")
+
+
+def is_compact_jws(token: str) -> bool:
+    """Three base64url segments (RFC 7515 section 7.1), so ASCII only: a cheap test that
+    never raises, whatever bytes a client sent."""
+    return _COMPACT_JWS.fullmatch(token) is not None
+
+
+def check_compact_jws(token: str) -> None:
+    """Before a verified-token cache hashes the token: aiohttp hands non-UTF-8 header bytes
+    over as surrogates, which `str.encode` refuses (a 500, were it not checked first)."""
+    if not is_compact_jws(token):
+        raise InvalidToken("not a compact JWS")
 
 
 def compact_jws_header(token: str) -> dict[str, Any]:

@@ -45,9 +45,11 @@ from sidecar.tokens.exchange import MAX_ACT_DEPTH
 from sidecar.tokens.id_tokens import (
     MAX_TOKEN_BYTES,
     VerifiedTokenCache,
+    check_compact_jws,
     check_numeric_dates,
     check_token_size,
     compact_jws_header,
+    is_compact_jws,
 )
 from sidecar.tokens.identity import Identity
 
@@ -100,7 +102,7 @@ def unverified_issuer(token: str) -> str | None:
 
 
 def _unverified_payload(token: str) -> bytes | None:
-    if len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
+    if len(token) > MAX_TOKEN_BYTES or not is_compact_jws(token):
         return None
     try:
         return base64url_decode(token.split(".")[1])
@@ -137,7 +139,8 @@ class ExchangedTokenValidator:
         self._verified = VerifiedTokenCache(cache_size, clock)
 
     def claims_trusted_issuer(self, token: str) -> bool:
-        """Whether `token` says it comes from a trusted issuer. Every bearer asks, so a
+        """Whether `token` says it comes from a trusted issuer. Every bearer asks, so it is
+        cheap and never raises: the size and the compact JWS shape first (ASCII only), then a
         substring test spares the JSON parse for the provider's tokens: a trusted issuer
         signs its `iss` as plain JSON (an escaped spelling fails over to the provider's
         validator, which refuses it)."""
@@ -147,6 +150,8 @@ class ExchangedTokenValidator:
         return _issuer_in(payload) in self._issuers
 
     async def identity(self, token: str) -> Identity:
+        check_token_size(token)
+        check_compact_jws(token)
         claims = self._verified.get(token, self._leeway_s)
         if claims is None:
             claims = await self._verify(token)
@@ -154,7 +159,6 @@ class ExchangedTokenValidator:
         return exchanged_identity(claims, token)
 
     async def _verify(self, token: str) -> dict[str, Any]:
-        check_token_size(token)
         header = compact_jws_header(token)
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("algorithm not allowed")

@@ -7,7 +7,6 @@ nothing of tracing, and an untraced sidecar runs them bare.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -33,10 +32,6 @@ PHASES = {
     "ProxyToUpstream": "proxy",
     "AnswerVerify": "answer",
 }
-
-
-SHORTHAND_ROUTE = "/"  # top-level `upstream` + `policy`: one route for every host and path
-_NO_ROUTE_TABLE = object()
 
 
 def phase_of(step: Step) -> str:
@@ -81,11 +76,8 @@ class PhaseStep:
 
 def route_of(exchange: Exchange) -> tuple[str | None, str | None]:
     """(name, upstream URL) of the route the exchange was resolved to: the route table's pick
-    (`exchange.route`, None before or without a match), or, in a build without a route table,
-    the one route every request takes (named `/`, its upstream the configured one)."""
-    route: Any = getattr(exchange, "route", _NO_ROUTE_TABLE)
-    if route is _NO_ROUTE_TABLE:
-        return SHORTHAND_ROUTE, None
+    (`exchange.route`, None before or without a match)."""
+    route = exchange.route
     if route is None:
         return None, None
     return route.name, route.upstream

@@ -47,6 +47,11 @@ def provider_trace_config(tracing: Tracing, classify: Classify) -> aiohttp.Trace
         ctx: SimpleNamespace,
         params: aiohttp.TraceRequestStartParams,
     ) -> None:
+        ctx.span = None
+        if not trace.get_current_span().is_recording():
+            # A background refresh (JWKS, discovery) outside any request: not a trace of its
+            # own, as the store's calls (`TracedStore`); its outcome is in the metrics.
+            return
         operation = operation_of(params.url, classify)
         method = attr.http_method(params.method)
         ctx.span = tracer.start_span(
@@ -69,6 +74,8 @@ def provider_trace_config(tracing: Tracing, classify: Classify) -> aiohttp.Trace
         ctx: SimpleNamespace,
         params: aiohttp.TraceRequestChunkSentParams,
     ) -> None:
+        if ctx.span is None:
+            return
         match = _GRANT_TYPE.search(bytes(params.chunk))
         if match is not None and match.group(1) in GRANT_OPERATIONS:
             operation = GRANT_OPERATIONS[match.group(1)]
@@ -80,6 +87,8 @@ def provider_trace_config(tracing: Tracing, classify: Classify) -> aiohttp.Trace
         ctx: SimpleNamespace,
         params: aiohttp.TraceRequestEndParams,
     ) -> None:
+        if ctx.span is None:
+            return
         status = params.response.status
         ctx.span.set_attribute(attr.HTTP_STATUS, status)
         if status >= 400:
@@ -92,6 +101,8 @@ def provider_trace_config(tracing: Tracing, classify: Classify) -> aiohttp.Trace
         ctx: SimpleNamespace,
         params: aiohttp.TraceRequestExceptionParams,
     ) -> None:
+        if ctx.span is None:
+            return
         ctx.span.set_attribute(attr.ERROR_TYPE, type(params.exception).__name__)
         ctx.span.set_status(StatusCode.ERROR)
         ctx.span.end()

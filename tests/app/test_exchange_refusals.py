@@ -23,6 +23,7 @@ from sidecar.tokens.exchange import JWT_TOKEN_TYPE
 from tests.app.calls import INVALID_TOKEN_CHALLENGE, assert_refused, call, upstream_headers
 from tests.app.conftest import ADMIN, bearer
 from tests.app.forge import hmac_signed, relabelled, rsa_key, unsigned
+from tests.app.raw_http import raw_request
 from tests.tokens.exchange_stack import (
     Service,
     exchange,
@@ -255,6 +256,23 @@ async def test_forged_exchanged_tokens(mesh):
     }
     for what, token in forgeries.items():
         await assert_invalid_at(b, token, what)
+
+
+async def test_non_utf8_header_bytes_with_a_trusted_iss_are_invalid_not_500(mesh):
+    """A 0xFF byte in the header segment reaches the sidecar as a surrogate; the payload
+    names a trusted issuer, so the trusted-issuer validator is asked (and must not hash it
+    before the shape check). Sent as raw bytes: a client library would refuse them."""
+    header, payload, signature = mesh.a.sign(mesh.a.exchanged_claims(mesh.b.url)).split(".")
+    forged = f"\xff{header}.{payload}.{signature}"
+    for path in ("/x", "/.auth/verify", "/.auth/me"):
+        answer = await raw_request(mesh.b.url + path, [("Authorization", "Bearer " + forged)])
+        assert answer.status == 401, path
+        assert answer.headers["WWW-Authenticate"] == INVALID_TOKEN_CHALLENGE, path
+    # Control: the same token without the byte is accepted.
+    accepted = await raw_request(
+        mesh.b.url + "/x", list(bearer(f"{header}.{payload}.{signature}").items())
+    )
+    assert accepted.status == 200
 
 
 async def test_client_cannot_send_x_auth_actor(mesh, id_tokens):

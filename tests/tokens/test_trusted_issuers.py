@@ -172,3 +172,35 @@ async def test_routing_reads_the_top_level_iss_only(issuer, validator):
     escaped = json.dumps({"iss": issuer.url}).replace("/", "\\/").encode()
     assert json.loads(escaped)["iss"] == issuer.url
     assert not validator.claims_trusted_issuer(_token_with_payload(escaped))
+
+
+def _with_raw_header_bytes(token: str) -> str:
+    """`token` as aiohttp hands it over when the client sent 0xFF in its header segment:
+    the non-UTF-8 byte arrives as a surrogate."""
+    header, payload, signature = token.split(".")
+    return "\udcff" + header + "." + payload + "." + signature
+
+
+async def test_non_utf8_header_bytes_with_a_trusted_iss_are_invalid(issuer, validator):
+    token = _with_raw_header_bytes(issuer.token())
+    assert validator.claims_trusted_issuer(token) is False  # shape first: not ours to route
+    with pytest.raises(InvalidToken):
+        await validator.identity(token)
+    with pytest.raises(InvalidToken):
+        await validator.identity(issuer.token().replace(".", ".\udcff", 1))
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "\udcff.e30.x",
+        "e30.\udcff.x",
+        "e30.é.x",
+        "e30.\x00.x",
+        "e30.e30=.x",
+        "e30." + base64.urlsafe_b64encode(b"\xff\xfe{}").decode().rstrip("=") + ".x",
+        "e30." + "e" * 9000 + ".x",
+    ],
+)
+def test_routing_never_raises(validator, token):
+    assert validator.claims_trusted_issuer(token) is False

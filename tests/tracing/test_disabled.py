@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sidecar.http.middleware import error_middleware
 from sidecar.keys import PROXY_PIPELINE, STORE, VERIFY_PIPELINE
@@ -65,32 +66,43 @@ def without_opentelemetry(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def config_file(tmp_path: Path, oidc_provider, upstream: str, tracing: bool) -> Path:
+def config_file(tmp_path: Path, oidc_provider, upstream: str, tracing: bool) -> dict[str, Any]:
     port, admin_port = free_port(), free_port()
     config = merge(
         base_config(oidc_provider, port, admin_port, upstream),
         {"log": {"level": "info"}, "tracing": {"enabled": tracing}},
     )
-    return write_config(tmp_path / f"sidecar-{tracing}.yaml", config)
+    config["path"] = write_config(tmp_path / f"sidecar-{tracing}.yaml", config)
+    return config
 
 
-def test_without_the_extra_the_sidecar_runs(tmp_path, oidc_provider, echo_upstream):
-    path = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=False)
+async def test_without_the_extra_the_sidecar_runs(tmp_path, oidc_provider, echo_upstream):
+    config = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=False)
+    log_path = tmp_path / "no-otel.log"
     process, _ = start_process(
-        [sys.executable, "-m", "sidecar", "--config", str(path)],
-        log_path=tmp_path / "no-otel.log",
+        [sys.executable, "-m", "sidecar", "--config", str(config["path"])],
+        log_path=log_path,
         ready=lambda line: '"serving"' in line,
         env=without_opentelemetry(tmp_path),
     )
-    stop_process(process)
+    try:
+        tokens = await oidc_provider.login("user@example.com", "password")
+        headers = {"Authorization": f"Bearer {tokens.id_token}", "traceparent": TRACEPARENT}
+        assert (await get(config["public_url"] + "/api/x", headers))[0] == 200
+        assert echoed_header(echo_upstream.last(), "traceparent") == [TRACEPARENT]
+        assert (await get(f"http://{config['admin_listen']}/readyz"))[0] == 200
+    finally:
+        exit_code = stop_process(process)
+    assert exit_code == 0, log_path.read_text()[-2000:]  # a clean shutdown
+    assert "Traceback" not in log_path.read_text()
 
 
 def test_without_the_extra_tracing_enabled_is_a_start_up_error(
     tmp_path, oidc_provider, echo_upstream
 ):
-    path = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
+    config = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
     done = subprocess.run(
-        [sys.executable, "-m", "sidecar", "--config", str(path)],
+        [sys.executable, "-m", "sidecar", "--config", str(config["path"])],
         env=without_opentelemetry(tmp_path),
         capture_output=True,
         text=True,
@@ -106,9 +118,9 @@ def test_without_the_extra_tracing_enabled_is_a_start_up_error(
 
 
 def test_an_unsupported_otlp_protocol_is_a_start_up_error(tmp_path, oidc_provider, echo_upstream):
-    path = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
+    config = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
     done = subprocess.run(
-        [sys.executable, "-m", "sidecar", "--config", str(path)],
+        [sys.executable, "-m", "sidecar", "--config", str(config["path"])],
         env=sidecar_env(None, OTEL_EXPORTER_OTLP_PROTOCOL="grpc"),
         capture_output=True,
         text=True,
