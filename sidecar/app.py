@@ -200,15 +200,10 @@ async def _oidc_provider(app: web.Application) -> AsyncIterator[None]:
         on_jwks_fetch=lambda result: metrics.jwks_fetch.labels(result=result).inc(),
     )
     app[PROVIDER] = provider
-    task = asyncio.create_task(provider.run(), name="oidc-provider")
-    if not await provider.wait_loaded(PROVIDER_STARTUP_WAIT_S):
-        log.warning("serving_before_provider_loaded")
-    try:
+    async with _background(provider.run(), "oidc-provider"):
+        if not await provider.wait_loaded(PROVIDER_STARTUP_WAIT_S):
+            log.warning("serving_before_provider_loaded")
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _trusted_issuers(app: web.Application) -> AsyncIterator[None]:
@@ -226,13 +221,8 @@ async def _trusted_issuers(app: web.Application) -> AsyncIterator[None]:
         ).inc(),
     )
     app[TRUSTED_ISSUER_KEYS] = keys
-    task = asyncio.create_task(keys.run(), name="trusted-issuer-keys")
-    try:
+    async with _background(keys.run(), "trusted-issuer-keys"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def _exchanged_validator(app: web.Application) -> ExchangedTokenValidator | None:

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from sidecar.config.settings import OidcSettings
 from sidecar.errors import BadRequest, InvalidToken, StoreUnavailable
+from sidecar.http.forms import read_bounded_body
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.sessions.ticket import store_key_for_tag
@@ -68,7 +69,7 @@ class BackchannelLogout:
         token = await _logout_token(request)
         claims = await self.validate(token)
         jti_key = self._jti_key(claims)
-        if not await self._vault.store.save_if_absent(jti_key, b"1", self._jti_ttl_s(claims)):
+        if not await self._vault.save_marker_if_absent(jti_key, self._jti_ttl_s(claims)):
             raise InvalidLogoutToken("jti replayed")
         sid = claims.get("sid")
         try:
@@ -79,7 +80,7 @@ class BackchannelLogout:
         except StoreUnavailable:
             # 503: a provider that retries must not meet its own jti as a replay.
             with contextlib.suppress(StoreUnavailable):
-                await self._vault.store.clear(jti_key)
+                await self._vault.clear_marker(jti_key)
             raise
         self._metrics.logout.labels(kind="backchannel").inc()
         return web.Response(status=200, headers=_NO_STORE)
@@ -155,8 +156,8 @@ async def _logout_token(request: web.Request) -> str:
     """Section 2.5: `application/x-www-form-urlencoded` with one `logout_token`."""
     if request.content_type != "application/x-www-form-urlencoded":
         raise InvalidLogoutToken("not a form")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
+    body = await read_bounded_body(request, MAX_BODY_BYTES)
+    if body is None:
         raise InvalidLogoutToken("too large")
     try:
         form = parse_qs(body.decode("ascii"), strict_parsing=False)

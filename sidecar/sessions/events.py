@@ -12,8 +12,9 @@ CONTRACT "A session ends everywhere at once": after a logout, a back-channel log
 - The subscription is "up" only while its connection answered a ping within `DEAD_AFTER_S`;
   listeners hear every change, and while it is down they serve nothing from memory and
   re-check open websockets against the store (a missed event must never keep a session alive).
-- A payload is the event kind and a keyed hash of the session's store tag
-  (`Sealer.session_id`): never the ticket, a token or an identity.
+- A payload is the event kind and a hash of the session's store tag (`session_id_for_tag`,
+  alike on every replica whatever the order of its secrets): never the ticket, a token or an
+  identity, nothing the keyspace does not already show.
 - The memory store's equivalent (`LocalEvents`) delivers in process and is always up.
 """
 
@@ -50,7 +51,7 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
     kind: EventKind
-    session_id: str  # Sealer.session_id: a keyed hash, never the ticket
+    session_id: str  # session_id_for_tag: a hash of the store tag, never the ticket
 
     def encode(self) -> bytes:
         return f"{self.kind}:{self.session_id}".encode()

@@ -78,6 +78,18 @@ class Ticket:
         return store_key_for_tag(self.tag, kind)
 
 
+def session_id_for_tag(tag: str) -> str:
+    """The name the "session changed or ended" signal, the memory cache and the websocket
+    registry use: SHA-256 of the session's store tag under a fixed label.
+
+    Unkeyed on purpose: during a rolling secret rotation replicas hold the secrets in different
+    orders, and every replica that can open a session must name it alike, or its events are
+    ignored by the others (a cached copy served on, a websocket left open). It reveals nothing
+    new: the tag already names the session's keys in the keyspace, and it is itself a hash of
+    the ticket, so neither the tag nor this id opens or forges a session."""
+    return hashlib.sha256(b"auth-sidecar session id\x00" + tag.encode()).hexdigest()[:32]
+
+
 def store_key_for_tag(tag: str, kind: str) -> str:
     """The store key of kind `kind` for the session whose keys carry `tag`."""
     return f"{_KEY_PREFIX}:{{{tag}}}:{kind}"
@@ -90,13 +102,6 @@ class Sealer:
         if not secrets_:
             raise ValueError("at least one session secret")
         self._secrets = tuple(secrets_)
-
-    def session_id(self, tag: str) -> str:
-        """A keyed hash (HMAC-SHA256 with the first secret) of a session's store tag: the name
-        the "session changed or ended" signal, the memory cache and the websocket registry
-        use. Never the ticket: a reader of the pub/sub channel learns nothing it could use."""
-        mac = hmac.new(self._secrets[0], b"auth-sidecar session id\x00" + tag.encode(), "sha256")
-        return mac.hexdigest()[:32]
 
     def index_tags(self, kind: str, issuer: str, value: str) -> list[str]:
         """Hash tags for the index entry of a `sid` or `sub` (CONTRACT: keyed hashes, HMAC with

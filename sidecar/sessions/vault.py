@@ -33,7 +33,7 @@ from sidecar.sessions.cache import SessionCache
 from sidecar.sessions.events import SessionEvent, SessionEvents
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.store import SessionStore
-from sidecar.sessions.ticket import Sealer, Ticket, store_key_for_tag
+from sidecar.sessions.ticket import Sealer, Ticket, session_id_for_tag, store_key_for_tag
 
 SESSION, SEEN, LOCK, LOGIN = "session", "seen", "lock", "login"
 BY_SID, BY_SUB = "by-sid", "by-sub"  # index kinds (the key's tag is a keyed hash)
@@ -77,11 +77,13 @@ class SessionVault:
         self._touch_every_s = max(1, min(60, settings.idle_ttl_s // 20))
 
     def session_id(self, tag: str) -> str:
-        return self._sealer.session_id(tag)
+        return session_id_for_tag(tag)
 
     async def load_cached(self, ticket: Ticket) -> SessionRecord | None:
         """`load`, served from memory for up to `session.cache_s` (and never past the next
         touch of `seen`, which a cached read skips)."""
+        if not self._cache.enabled:
+            return await self.load(ticket)  # no id to hash on the hot path
         session_id = self.session_id(ticket.tag)
         record = self._cache.get(session_id)
         if record is not None and self._remaining_s(record) > 0:
@@ -111,6 +113,14 @@ class SessionVault:
             return None
         await self._touch(ticket, record, seen)
         return record
+
+    async def save_marker_if_absent(self, key: str, ttl_s: float) -> bool:
+        """Mark `key` for `ttl_s` unless it is marked already (a replay guard): whether it
+        was absent."""
+        return await self._counted(self.store.save_if_absent(key, b"1", ttl_s))
+
+    async def clear_marker(self, key: str) -> None:
+        await self._counted(self.store.clear(key))
 
     async def exists(self, tag: str) -> bool:
         """Whether the session with store tag `tag` is still live (websocket re-checks)."""

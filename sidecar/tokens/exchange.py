@@ -38,6 +38,7 @@ from aiohttp import web
 
 from sidecar.config.model import TokenExchangeSettings
 from sidecar.errors import ExchangePeerRefused, InvalidToken, TokenExchangeRefused
+from sidecar.http.forms import read_bounded_body
 from sidecar.pipeline.headers import is_trusted_peer
 from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.assertion_verify import EXCHANGED_TOKEN_TYP, OwnAssertionVerifier
@@ -110,15 +111,8 @@ async def read_form(request: web.Request) -> dict[str, list[str]]:
     """The urlencoded body, bounded (the app streams bodies, so nothing bounds them for us)."""
     if request.content_type != FORM_TYPE:
         raise TokenExchangeRefused("invalid_request")
-    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise TokenExchangeRefused("invalid_request")
-    body = bytearray()
-    while len(body) <= MAX_FORM_BYTES:
-        chunk = await request.content.read(MAX_FORM_BYTES + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
-    if len(body) > MAX_FORM_BYTES:
+    body = await read_bounded_body(request, MAX_FORM_BYTES)
+    if body is None:
         raise TokenExchangeRefused("invalid_request")
     try:
         return parse_qs(

@@ -7,13 +7,19 @@ session of its `sid`, or of its `sub` when it has no `sid`; a replayed `jti`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.app.test_admin import samples
+from tests.fixtures.ports import refused_port
+from tests.security.rawhttp import READ_IDLE_S, parse_responses, request_bytes
 from tests.sessions.signout import (
     BACKCHANNEL_EVENT,
     DELETE,
@@ -169,3 +175,51 @@ async def test_logout_metrics_count_each_kind(fresh_provider, signed_in):
             text = await r.text()
     assert 'sidecar_logout_total{kind="backchannel"} 1.0' in text
     assert 'sidecar_logout_total{kind="local"} 1.0' in text
+
+
+async def post_in_two_segments(base: str, body: bytes) -> int:
+    """The form's body split across two TCP segments with a pause between (as a slow link
+    delivers it): the status of the answer."""
+    parts = urlsplit(base)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Content-Length", str(len(body))),
+    ]
+    half = len(body) // 2
+    try:
+        writer.write(request_bytes("POST", "/.auth/backchannel-logout", headers, body[:half]))
+        await writer.drain()
+        await asyncio.sleep(0.3)  # the server has read the first half by now
+        writer.write(body[half:])
+        await writer.drain()
+        received = await asyncio.wait_for(reader.read(), READ_IDLE_S)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            await writer.wait_closed()
+    (response,) = parse_responses(received)
+    return response.status
+
+
+async def test_a_body_split_across_segments_is_read_whole(fresh_provider, signed_in):
+    running, cookie, claims = signed_in
+    token = logout_token(fresh_provider, sid=claims["sid"])
+    status = await post_in_two_segments(running.url, urlencode({"logout_token": token}).encode())
+    assert status == 200
+    assert (await call(running.url, "/x", cookie))[0] == 401
+
+
+async def test_a_store_outage_at_the_jti_check_is_a_counted_503(fresh_provider, sidecar_factory):
+    with refused_port() as port:
+        running = await sidecar_factory({"session": {"redis_url": f"redis://127.0.0.1:{port}/0"}})
+        before = await store_errors(running.admin_url)
+        token = logout_token(fresh_provider, sid="some-sid", sub="some-sub")
+        status, _, _ = await post_logout_token(running.url, token)
+        assert status == 503
+        assert await store_errors(running.admin_url) > before
+
+
+async def store_errors(admin_url: str) -> float:
+    async with browser() as http, http.get(admin_url + "/metrics") as r:
+        return samples(await r.text())[("sidecar_session_store_errors_total", ())]

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
+
+import pytest
+
+from sidecar.config.model import SessionSettings
+from sidecar.metrics import Metrics
 from sidecar.sessions.cache import SessionCache
 from sidecar.sessions.events import LocalEvents, SessionEvent
+from sidecar.sessions.memory import MemoryStore
 from sidecar.sessions.record import SessionRecord
+from sidecar.sessions.ticket import Sealer, Ticket
+from sidecar.sessions.vault import SessionVault
 
 RECORD = SessionRecord.new(0, "id", "access", "refresh", {"sub": "s", "exp": 10})
 
@@ -68,3 +77,35 @@ def test_event_payloads_round_trip_and_refuse_garbage() -> None:
     assert SessionEvent.decode(event.encode()) == event
     assert SessionEvent.decode(b"evil:x") is None
     assert SessionEvent.decode(b"") is None
+
+
+@pytest.mark.parametrize("cache_s", [0, 30])
+async def test_with_the_cache_off_no_session_id_is_computed_per_request(
+    monkeypatch: pytest.MonkeyPatch, cache_s: float
+) -> None:
+    """The hot path: `cache_s: 0` needs no name for the session (websockets ask for one only
+    when they register)."""
+    events = LocalEvents()
+    vault = SessionVault(
+        MemoryStore(),
+        Sealer([secrets.token_bytes(32)]),
+        SessionSettings(secrets=(), cache_s=cache_s),
+        Metrics(),
+        issuer="https://issuer.example",
+        events=events,
+        cache=SessionCache(cache_s, events),
+        clock=lambda: 100.0,
+    )
+    ticket = Ticket.new()
+    await vault.start(ticket, RECORD)
+    named: list[str] = []
+    original = SessionVault.session_id
+
+    def counting(self: SessionVault, tag: str) -> str:
+        named.append(tag)
+        return original(self, tag)
+
+    monkeypatch.setattr(SessionVault, "session_id", counting)
+    for _ in range(3):
+        assert await vault.load_cached(ticket) == RECORD
+    assert len(named) == (0 if cache_s == 0 else 3)

@@ -232,3 +232,28 @@ async def test_a_missed_event_is_caught_up_when_the_subscription_returns(
     print(f"\n[standalone] subscription lost and back -> websocket closed {code} "
           f"after {took * 1000:.1f} ms")  # fmt: skip
     assert code == 1008
+
+
+async def test_logout_during_a_secret_rotation_is_refused_at_once_on_both_orders(
+    fresh_provider, sidecar_factory, redis_standalone: RedisServer
+):
+    """A rolling rotation: one replica already seals with the new secret, the other still with
+    the old one; both open either. The session must carry one name on both, or the "ended"
+    event of one is ignored by the other and its memory copy is served for `cache_s`."""
+    new, old = new_secret(), new_secret()
+
+    def config(secrets: str) -> dict[str, Any]:
+        session = {"secret": secrets, "cache_s": CACHE_S, "redis_url": redis_standalone.url}
+        return {"session": session, "headers": {"forward_token": True}}
+
+    rotated = await sidecar_factory(config(f"{new},{old}"))
+    pending = await sidecar_factory(config(f"{old},{new}"))
+    await wait_subscribed([rotated, pending])
+    for signs_in, logs_out in ((rotated, pending), (pending, rotated)):
+        async with browser() as http:
+            done = await login(http, signs_in.url, fresh_provider)
+        for replica in (rotated, pending):  # each now holds the session in memory
+            assert (await call(replica.url, "/x", done.cookie))[0] == 200
+        await logout(logs_out.url, done.cookie)
+        for replica in (rotated, pending):
+            assert (await first_refusal(replica.url, done.cookie, time.monotonic()))[1][-1] == 401
