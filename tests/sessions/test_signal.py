@@ -257,3 +257,38 @@ async def test_logout_during_a_secret_rotation_is_refused_at_once_on_both_orders
         await logout(logs_out.url, done.cookie)
         for replica in (rotated, pending):
             assert (await first_refusal(replica.url, done.cookie, time.monotonic()))[1][-1] == 401
+
+
+async def test_while_the_subscription_is_down_open_websockets_are_rechecked(
+    fresh_provider, replicas, redis_standalone: RedisServer
+):
+    """CONTRACT "A session ends everywhere at once": with B's subscription held down (its
+    user may no longer SUBSCRIBE, the store still answers) a session that vanishes without
+    any event is noticed by B's periodic re-check alone: the websocket closes (1008) and the
+    cookie is refused, while the subscription is still down."""
+    from sidecar.keys import EVENTS
+
+    a, b = await replicas(2, "standalone")
+    async with browser() as http:
+        done = await login(http, a.url, fresh_provider)
+    socket = await RelayedSocket.open(b.url, done.cookie)
+    redis_standalone.command("ACL", "SETUSER", "default", "-subscribe")
+    try:
+        redis_standalone.command("CLIENT", "KILL", "TYPE", "pubsub")
+        async with asyncio.timeout(GIVE_UP_S):
+            while b.app[EVENTS].healthy:
+                await asyncio.sleep(0.02)
+
+        async def vanish() -> None:
+            redis_standalone.command("EVAL", DELETE_SESSIONS_LUA, 0)  # no event at all
+
+        async with asyncio.timeout(10):
+            code, took = await closes_after(socket, vanish)
+        assert not b.app[EVENTS].healthy, "the close must not come from a resubscription"
+        assert (await call(b.url, "/x", done.cookie))[0] == 401
+    finally:
+        redis_standalone.command("ACL", "SETUSER", "default", "+subscribe")
+        await socket.close()
+    print(f"\n[standalone] subscription held down -> websocket closed {code} "
+          f"after {took * 1000:.1f} ms")  # fmt: skip
+    assert code == 1008
