@@ -6,13 +6,25 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sidecar.sessions.events import CHANNEL
-from tests.fixtures.redis_process import RedisServer
+from tests.fixtures.redis_process import RedisProcesses, RedisServer
+from tests.fixtures.redis_topologies import SentinelSet, start_sentinel_set
 from tests.sessions.signout import RelayedSocket
 from tests.sessions.test_login_flow import browser, login
 from tests.sessions.test_signal import closes_after, logout, replicas, wait_subscribed
 
 __all__ = ["replicas"]  # the fixture, imported for this module
+
+
+@pytest.fixture(scope="module")
+def redis_sentinel(
+    redis_processes: RedisProcesses, tmp_path_factory: pytest.TempPathFactory
+) -> SentinelSet:
+    """A Sentinel set of this module's own: its planned failovers start from a fresh set, not
+    from one that earlier tests' failovers and 32 MiB writes left still resyncing."""
+    return start_sentinel_set(redis_processes, tmp_path_factory.mktemp("redis-sentinel-topology"))
 
 
 def subscribed_nodes(servers: list[RedisServer]) -> list[RedisServer]:
