@@ -251,7 +251,8 @@ def _session_manager(
 
 
 def _upstream_proxies(app: web.Application) -> dict[str, UpstreamProxy]:
-    """One proxy per route with an upstream, all on the one shared client session."""
+    """One proxy per route with an upstream (each with its pool of keep-alive connections for
+    in-memory bodies), all on the one shared client session for streamed bodies."""
     settings = app[SETTINGS]
     return {
         route.name: UpstreamProxy(
@@ -310,5 +311,9 @@ async def _pipelines(app: web.Application) -> AsyncIterator[None]:
         ]
     )
     app[AUTHENTICATE] = authenticate
-    async with _background(sockets.run(), "websocket-session-checks"):
-        yield
+    try:
+        async with _background(sockets.run(), "websocket-session-checks"):
+            yield
+    finally:
+        for proxy in proxies.values():
+            await proxy.close()

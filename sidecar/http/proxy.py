@@ -24,6 +24,7 @@ from yarl import URL
 
 from sidecar.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
 from sidecar.http import websocket as proxy_ws
+from sidecar.http.upstream_client import UpstreamConnections, UpstreamResponse
 
 # Headers aiohttp's client would otherwise invent: a proxy forwards what the client sent.
 # Accept-Encoding above all: the body is relayed undecoded, so the upstream must only compress
@@ -119,8 +120,10 @@ def upstream_errors() -> Iterator[None]:
         aiohttp.ClientConnectionError,
         aiohttp.ClientResponseError,
         aiohttp.ClientPayloadError,
+        aiohttp.http.HttpProcessingError,
     ) as exc:
-        # refused, DNS, reset, disconnected before the status line, malformed response,
+        # refused, DNS, reset, disconnected before the status line, malformed response
+        # (HttpProcessingError from the pooled client, ClientResponseError from aiohttp's),
         # websocket handshake refused, a buffered body cut short
         raise UpstreamUnavailable("upstream unavailable") from exc
 
@@ -143,8 +146,15 @@ class UpstreamProxy:
         base = URL(base_url)
         self._base = base
         # The origin and path prefix as text, once: the request target is appended per call.
-        self._root = str(base.origin()) + base.raw_path.rstrip("/")
+        self._prefix = base.raw_path.rstrip("/")
+        self._origin = str(base.origin())
         self._session = session
+        # Requests whose body is in memory (most) take the pooled client; the rest, aiohttp's.
+        self._connections = UpstreamConnections(
+            base,
+            connect_timeout_s=session.timeout.sock_connect,
+            read_timeout_s=response_timeout_s,
+        )
         self._preserve_host = preserve_host
         self._timeout = aiohttp.ClientTimeout(
             total=None,
@@ -155,16 +165,24 @@ class UpstreamProxy:
             sock_read=response_timeout_s,
         )
 
-    def upstream_url(self, request: web.BaseRequest, path: str | None = None) -> URL:
-        """The base URL's origin and path prefix, then the request target: as received, or
-        `path` (the normalized path the policy judged, re-encoded) with the raw query."""
+    async def close(self) -> None:
+        """Close the idle pooled connections (aiohttp's session is closed by its owner)."""
+        await self._connections.close()
+
+    def upstream_target(self, request: web.BaseRequest, path: str | None = None) -> str:
+        """The base URL's path prefix, then the request target: as received, or `path` (the
+        normalized path the policy judged, re-encoded) with the raw query."""
         target = request.raw_path
         if path is not None:
             query = request.rel_url.raw_query_string
             target = quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
         elif not target.startswith("/"):  # absolute-form (RFC 9112 section 3.2.2)
             target = URL(target, encoded=True).raw_path_qs
-        return URL(self._root + target, encoded=True)
+        return self._prefix + target
+
+    def upstream_url(self, request: web.BaseRequest, path: str | None = None) -> URL:
+        """`upstream_target` on the base URL's origin."""
+        return URL(self._origin + self.upstream_target(request, path), encoded=True)
 
     def upstream_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
         """`headers` made fit for the upstream, in place (the pipeline's own copy): without
@@ -174,7 +192,7 @@ class UpstreamProxy:
         if hdrs.EXPECT in headers:
             headers.popall(hdrs.EXPECT)
         if not self._preserve_host and hdrs.HOST in headers:
-            headers.popall(hdrs.HOST)  # aiohttp sets it from the upstream URL
+            headers.popall(hdrs.HOST)  # set from the upstream URL
         return headers
 
     async def forward(
@@ -182,21 +200,30 @@ class UpstreamProxy:
     ) -> web.StreamResponse:
         """Send the request with `headers` (the pipeline's `upstream_headers`, which this
         changes in place) to the upstream at `path`, and relay the answer."""
-        url = self.upstream_url(request, path)
+        target = self.upstream_target(request, path)
         out_headers = self.upstream_headers(headers)
         if proxy_ws.is_websocket_upgrade(request):
+            url = URL(self._origin + target, encoded=True)
             return await self._forward_websocket(request, url, out_headers)
+        upstream: UpstreamResponse | aiohttp.ClientResponse
         try:
             body = await _request_body(request)
             with upstream_errors():
-                upstream = await self._session.request(
-                    request.method,
-                    url,
-                    headers=out_headers,
-                    data=body,
-                    allow_redirects=False,
-                    timeout=self._timeout,
-                )
+                if body is None or isinstance(body, bytes):
+                    if hdrs.HOST not in out_headers:
+                        out_headers[hdrs.HOST] = self._connections.host_header
+                    upstream = await self._connections.request(
+                        request.method, target, out_headers, body
+                    )
+                else:
+                    upstream = await self._session.request(
+                        request.method,
+                        URL(self._origin + target, encoded=True),
+                        headers=out_headers,
+                        data=body,
+                        allow_redirects=False,
+                        timeout=self._timeout,
+                    )
         except (UpstreamUnavailable, ConnectionError):
             if request.transport is None:  # the client left mid-upload: nobody to answer
                 return web.Response(status=CLIENT_CLOSED_REQUEST)
@@ -207,7 +234,7 @@ class UpstreamProxy:
             return await self._relay_response(request, upstream)
 
     async def _relay_response(
-        self, request: web.Request, upstream: aiohttp.ClientResponse
+        self, request: web.Request, upstream: UpstreamResponse | aiohttp.ClientResponse
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         response.headers.extend(upstream.headers)
@@ -250,7 +277,9 @@ async def _request_body(request: web.Request) -> bytes | AsyncIterator[bytes] | 
     return request.content.iter_any()
 
 
-def _small_response(request: web.Request, upstream: aiohttp.ClientResponse) -> bool:
+def _small_response(
+    request: web.Request, upstream: UpstreamResponse | aiohttp.ClientResponse
+) -> bool:
     length = upstream.content_length
     return (
         length is not None
@@ -262,7 +291,9 @@ def _small_response(request: web.Request, upstream: aiohttp.ClientResponse) -> b
     )
 
 
-async def _buffered_response(upstream: aiohttp.ClientResponse) -> web.Response:
+async def _buffered_response(
+    upstream: UpstreamResponse | aiohttp.ClientResponse,
+) -> web.Response:
     """The whole body is read before the status line is sent, so an upstream failing
     mid-body is still a clean 502 / 504 here."""
     with upstream_errors():
@@ -275,7 +306,9 @@ async def _buffered_response(upstream: aiohttp.ClientResponse) -> web.Response:
 
 
 async def _copy_body(
-    request: web.Request, upstream: aiohttp.ClientResponse, response: web.StreamResponse
+    request: web.Request,
+    upstream: UpstreamResponse | aiohttp.ClientResponse,
+    response: web.StreamResponse,
 ) -> None:
     """Copy the upstream body to the client, one chunk in memory at a time.
 

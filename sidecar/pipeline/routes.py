@@ -15,12 +15,19 @@ is refused (400) rather than guessed, so no reading can move it into a more perm
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sidecar.config.settings import Route
+from sidecar.config.settings import PolicyRule, Route
 from sidecar.errors import BadRequest, NotFound
+from sidecar.paths import normalize_path
 from sidecar.pipeline.policy import Policy, match_key, segment_prefixes
+
+# Decisions remembered per table (see `RouteTable.decide`), and the longest input remembered:
+# a bound on memory (at most ~2 MB per cache) that most request paths fall under.
+DECISION_CACHE_SIZE = 4096
+CACHED_INPUT_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,31 @@ class RouteTable:
         for route in routes:
             compiled = CompiledRoute(route, Policy(route.policy))
             self._tier(route.host).add(compiled)
+        # Pure functions of their arguments and of this (immutable) table, so remembering
+        # them is safe; errors are not remembered (lru_cache does not keep exceptions).
+        self._normalize = functools.lru_cache(maxsize=DECISION_CACHE_SIZE)(normalize_path)
+        self._decide = functools.lru_cache(maxsize=DECISION_CACHE_SIZE)(self._decide_uncached)
+
+    def normalize(self, raw_path: str) -> str:
+        """`normalize_path(raw_path)`, remembered for short inputs (a busy path costs a dict
+        lookup instead of a decode and a resolution of its segments)."""
+        if len(raw_path) > CACHED_INPUT_MAX:
+            return normalize_path(raw_path)
+        return self._normalize(raw_path)
+
+    def decide(self, host: str | None, path: str, method: str) -> tuple[Route, PolicyRule]:
+        """The route for `host` (a `Host` or `X-Forwarded-Host` value as received) and `path`
+        (from `normalize`), and its policy's rule for `method`; remembered for short inputs.
+        Raises as `select` does."""
+        if len(path) > CACHED_INPUT_MAX or (host is not None and len(host) > CACHED_INPUT_MAX):
+            return self._decide_uncached(host, path, method)
+        return self._decide(host, path, method)
+
+    def _decide_uncached(
+        self, host: str | None, path: str, method: str
+    ) -> tuple[Route, PolicyRule]:
+        compiled = self.select(request_host(host), path)
+        return compiled.route, compiled.policy.rule_for(path, method)
 
     def _tier(self, host: str | None) -> _PathIndex:
         if host is None:

@@ -13,8 +13,8 @@ from sidecar.errors import BadRequest, Forbidden, NotFound, SidecarError
 from sidecar.http.proxy import UpstreamProxy
 from sidecar.pipeline.exchange import Exchange, refuse_unauthenticated
 from sidecar.pipeline.headers import forwarded_headers, identity_headers, strip_untrusted
-from sidecar.pipeline.policy import Policy, normalize_path
-from sidecar.pipeline.routes import RouteTable, request_host, upstream_path
+from sidecar.pipeline.policy import Policy
+from sidecar.pipeline.routes import RouteTable, upstream_path
 from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.id_tokens import TokenValidator
 from sidecar.tokens.identity import Identity
@@ -51,7 +51,7 @@ class ResolveProxied:
         request = exchange.request
         exchange.method = request.method
         exchange.uri = request.raw_path
-        exchange.path = normalize_path(request.raw_path)
+        exchange.path = self._routes.normalize(request.raw_path)
         host = request.headers.get("Host")
         if exchange.trusted_peer:
             host = request.headers.get("X-Forwarded-Host") or host
@@ -77,18 +77,16 @@ class ResolveForwarded:
             uri = headers.get("X-Forwarded-Uri") or headers.get("X-Original-URI") or uri
             host = headers.get("X-Forwarded-Host") or host
         exchange.method, exchange.uri = method, uri
-        exchange.path = normalize_path(uri)
+        exchange.path = self._routes.normalize(uri)
         _resolve(exchange, self._routes, host)
 
 
 def _resolve(exchange: Exchange, routes: RouteTable, host: str | None) -> None:
     try:
-        compiled = routes.select(request_host(host), exchange.path)
+        exchange.route, exchange.rule = routes.decide(host, exchange.path, exchange.method)
     except NotFound:
         exchange.decision = "no_route"
         raise
-    exchange.route = compiled.route
-    exchange.rule = compiled.policy.rule_for(exchange.path, exchange.method)
 
 
 class Authenticate:

@@ -216,6 +216,7 @@ def proxy_app(base_url: str, response_timeout_s: float) -> web.Application:
         proxy = UpstreamProxy(base_url, session, response_timeout_s=response_timeout_s)
         app[PROXY] = proxy
         yield
+        await proxy.close()
         await session.close()
 
     async def forward(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,260 @@
+"""The proxy's hot path to the upstream: keep-alive HTTP/1.1 connections, nothing else.
+
+`aiohttp.ClientSession.request` is a general client. Per request it builds a `ClientRequest`
+(cookies, auth, proxies, compression, redirects, auto headers), merges headers twice, runs a
+timer context and, for a body on Python 3.11, a task to write it. On the bench machine
+that was over a third of the sidecar's own CPU per proxied request (docs/performance.md). A
+proxy forwarding a request it already holds needs none of it.
+
+So this module keeps aiohttp's own pieces and drops the rest: the connection protocol
+(`ResponseHandler`, with the C response parser, its `sock_read` timeout and its end-of-message
+bookkeeping), header serialization (`StreamWriter`, which refuses CR or LF in a field), and
+aiohttp's retry rule. It serves requests whose body is already in memory (none, or a small
+one of declared length); bodies to stream and websocket upgrades still go through
+`ClientSession` (`sidecar.http.proxy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+import time
+from types import TracebackType
+
+import aiohttp
+from aiohttp import hdrs
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http import RawResponseMessage, StreamWriter
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+# RFC 9110 section 9.2.2; aiohttp's own list (`aiohttp.client.IDEMPOTENT_METHODS`).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# aiohttp's `TCPConnector` defaults: an idle connection older than this is not reused (an
+# upstream may have closed it meanwhile), and response lines and fields up to these sizes.
+KEEPALIVE_S = 15.0
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8190
+READ_BUFSIZE = 2**16
+
+# A reused connection the upstream closed meanwhile fails with one of these before any byte
+# of the answer arrives.
+_STALE_CONNECTION = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionResetError)
+
+
+class UpstreamResponse:
+    """One answer on a pooled connection: status, headers, and the body as a `StreamReader`.
+
+    The connection goes back to the pool once the body has been read to its end (`read`, or
+    `content` read to EOF, then `release`); anything else closes it (`close`)."""
+
+    def __init__(
+        self,
+        pool: UpstreamConnections,
+        protocol: ResponseHandler,
+        message: RawResponseMessage,
+        payload: aiohttp.StreamReader,
+    ) -> None:
+        self._pool: UpstreamConnections | None = pool
+        self._protocol = protocol
+        self.status = message.code
+        self.reason = message.reason
+        self.headers: CIMultiDictProxy[str] = message.headers
+        self.content = payload
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get(hdrs.CONTENT_LENGTH)
+        return int(value) if value is not None and value.isdigit() else None
+
+    async def read(self) -> bytes:
+        """The whole body, then the connection back to the pool."""
+        body = await self.content.read()
+        self.release()
+        return body
+
+    def release(self) -> None:
+        """Back to the pool if the message ended cleanly, else closed."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.release(self._protocol)
+
+    def close(self) -> None:
+        """Drop the connection (the client left, or the body is not wanted)."""
+        self._protocol.force_close()
+        self.release()
+
+    async def __aenter__(self) -> UpstreamResponse:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()  # an unread body leaves `should_close` set: the connection is closed
+
+
+class UpstreamConnections:
+    """Keep-alive connections to one upstream origin, at most `limit` in use at once.
+
+    Errors are aiohttp's own (connection, payload, `TimeoutError` for the connect and read
+    timeouts), so `sidecar.http.proxy.upstream_errors` maps both clients the same way.
+    """
+
+    def __init__(
+        self,
+        base_url: URL,
+        *,
+        connect_timeout_s: float | None,
+        read_timeout_s: float | None,
+        limit: int = 256,
+        keepalive_s: float = KEEPALIVE_S,
+    ) -> None:
+        if base_url.scheme not in ("http", "https") or not base_url.host:
+            raise ValueError("the upstream must be an http or https URL with a host")
+        https = base_url.scheme == "https"
+        self._host = base_url.host
+        self._port = base_url.port or (443 if https else 80)
+        self._ssl: ssl.SSLContext | None = None
+        if https:
+            # The system's trust store; SSL_CERT_FILE / SSL_CERT_DIR extend it (the chart's
+            # `caBundle`), as for aiohttp's own default context.
+            self._ssl = ssl.create_default_context()
+        # What aiohttp sends as `Host` for this URL: the port only when not the default.
+        self.host_header = base_url.raw_host or ""
+        if base_url.explicit_port is not None and not base_url.is_default_port():
+            self.host_header += f":{base_url.port}"
+        self._connect_timeout = connect_timeout_s
+        self._read_timeout = read_timeout_s
+        self._keepalive_s = keepalive_s
+        self._idle: collections.deque[tuple[ResponseHandler, float]] = collections.deque()
+        self._slots = asyncio.Semaphore(limit)
+        self._closed = False
+        self._sweep: asyncio.TimerHandle | None = None
+
+    @property
+    def idle_connections(self) -> int:
+        return len(self._idle)
+
+    async def request(
+        self, method: str, target: str, headers: CIMultiDict[str], body: bytes | None
+    ) -> UpstreamResponse:
+        """Send `method target` with `headers` (sent as they are: the caller has set `Host`)
+        and `body`, and return the answer once its status line and headers are in.
+
+        RFC 9112 section 9.3.1: a request that failed on a reused connection before any answer
+        came is sent once more on a new one, if its method is idempotent (as aiohttp does).
+        """
+        if body is not None:
+            headers[hdrs.CONTENT_LENGTH] = str(len(body))
+        status_line = f"{method} {target} HTTP/1.1"
+        retry = method in IDEMPOTENT_METHODS
+        await self._slots.acquire()
+        try:
+            while True:
+                protocol, reused = await self._connection()
+                try:
+                    message, payload = await self._exchange(
+                        protocol, method, status_line, headers, body
+                    )
+                except _STALE_CONNECTION:
+                    protocol.close()
+                    if not (reused and retry):
+                        raise
+                    retry = False
+                    continue
+                except BaseException:
+                    protocol.close()
+                    raise
+                return UpstreamResponse(self, protocol, message, payload)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def release(self, protocol: ResponseHandler) -> None:
+        if protocol.should_close or self._closed or not protocol.is_connected():
+            protocol.close()
+        else:
+            self._idle.append((protocol, time.monotonic()))
+            if self._sweep is None:
+                self._schedule_sweep()
+        self._slots.release()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        while self._idle:
+            protocol, _ = self._idle.popleft()
+            protocol.close()
+
+    def _schedule_sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._sweep = loop.call_later(self._keepalive_s, self._close_expired)
+
+    def _close_expired(self) -> None:
+        """Close connections idle longer than `keepalive_s` (as aiohttp's connector does), so
+        that a quiet sidecar holds no sockets its upstream is about to drop anyway."""
+        self._sweep = None
+        deadline = time.monotonic() - self._keepalive_s
+        while self._idle and self._idle[0][1] <= deadline:
+            protocol, _ = self._idle.popleft()
+            protocol.close()
+        if self._idle:
+            self._schedule_sweep()
+
+    async def _connection(self) -> tuple[ResponseHandler, bool]:
+        now = time.monotonic()
+        while self._idle:
+            protocol, idle_since = self._idle.popleft()
+            if protocol.is_connected() and now - idle_since <= self._keepalive_s:
+                return protocol, True
+            protocol.close()
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: ResponseHandler(loop), self._host, self._port, ssl=self._ssl
+                )
+        except OSError as exc:  # refused, unreachable, DNS, TLS: like aiohttp's connector
+            raise aiohttp.ClientConnectionError("cannot connect to the upstream") from exc
+        return protocol, False
+
+    async def _exchange(
+        self,
+        protocol: ResponseHandler,
+        method: str,
+        status_line: str,
+        headers: CIMultiDict[str],
+        body: bytes | None,
+    ) -> tuple[RawResponseMessage, aiohttp.StreamReader]:
+        protocol.set_response_params(
+            skip_payload=method == hdrs.METH_HEAD,
+            auto_decompress=False,  # the body is relayed as the upstream encoded it
+            read_timeout=self._read_timeout,
+            read_bufsize=READ_BUFSIZE,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=MAX_FIELD_SIZE,
+        )
+        writer = StreamWriter(protocol, asyncio.get_running_loop())
+        await writer.write_headers(status_line, headers)  # buffered: one write with the body
+        if body:
+            await writer.write_eof(body)
+        else:
+            writer.set_eof()
+        # aiohttp's `sock_read`: from the end of the request to the status line, then the
+        # longest silence between two reads of the body.
+        protocol.start_timeout()
+        while True:
+            try:
+                message, payload = await protocol.read()
+            except aiohttp.EofStream as exc:
+                raise aiohttp.ServerDisconnectedError() from exc
+            # 1xx answers other than 101 are interim (RFC 9110 section 15.2): the final one
+            # follows on the same connection.
+            if not 100 <= message.code <= 199 or message.code == 101:
+                return message, payload
