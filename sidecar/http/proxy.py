@@ -297,7 +297,13 @@ async def _buffered_response(
     """The whole body is read before the status line is sent, so an upstream failing
     mid-body is still a clean 502 / 504 here."""
     with upstream_errors():
-        body = await upstream.read()
+        content = upstream.content
+        if content.is_eof() and content.exception() is None:
+            # Usually a small body came in with the headers: take it without awaiting.
+            body = content.read_nowait()
+            upstream.release()
+        else:
+            body = await upstream.read()
     response = web.Response(
         status=upstream.status, reason=upstream.reason, headers=upstream.headers, body=body
     )

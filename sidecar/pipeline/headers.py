@@ -7,6 +7,7 @@ sidecar did not write.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
@@ -168,7 +169,53 @@ def request_id(headers: Mapping[str, str], *, trusted: bool) -> str:
     return secrets.token_hex(16)  # 128 random bits, as uuid4().hex but without its 6 fixed bits
 
 
+class IdentityHeaders:
+    """`identity_headers`, remembered: the same caller on every request of a session or a
+    bearer token gets the same headers (the signer caches the assertion too), so the encoding
+    work is done once per identity and assertion instead of per request. The key is the
+    values the headers are made of, so two identities never share an entry."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._pairs = functools.lru_cache(maxsize=size)(_identity_header_pairs)
+
+    def __call__(self, identity: Identity, assertion: str) -> list[tuple[str, str]]:
+        return list(
+            self._pairs(
+                identity.sub,
+                identity.email,
+                identity.preferred_username,
+                identity.name,
+                identity.groups,
+                identity.actor,
+                assertion,
+            )
+        )
+
+
 def identity_headers(identity: Identity, assertion: str) -> list[tuple[str, str]]:
+    """The identity headers for the upstream (see `_identity_header_pairs`)."""
+    return list(
+        _identity_header_pairs(
+            identity.sub,
+            identity.email,
+            identity.preferred_username,
+            identity.name,
+            identity.groups,
+            identity.actor,
+            assertion,
+        )
+    )
+
+
+def _identity_header_pairs(
+    sub: str,
+    email: str | None,
+    username: str | None,
+    name: str | None,
+    groups: tuple[str, ...],
+    actor: str | None,
+    assertion: str,
+) -> tuple[tuple[str, str], ...]:
     """The identity headers for the upstream, absent values omitted.
 
     Values are UTF-8 percent-encoded where they are not printable ASCII, and '%' itself, so
@@ -178,21 +225,21 @@ def identity_headers(identity: Identity, assertion: str) -> list[tuple[str, str]
     legitimate claim has one. The signed `X-Auth-Assertion` carries the exact values.
     """
     pairs: list[tuple[str, str | None]] = [
-        ("X-Auth-Subject", identity.sub),
-        ("X-Auth-Email", identity.email),
-        ("X-Auth-Username", identity.preferred_username),
-        ("X-Auth-Name", identity.name),
-        ("X-Auth-Groups", _groups_value(identity.groups)),
-        ("X-Credential-Identifier", identity.sub),
+        ("X-Auth-Subject", sub),
+        ("X-Auth-Email", email),
+        ("X-Auth-Username", username),
+        ("X-Auth-Name", name),
+        ("X-Auth-Groups", _groups_value(groups)),
+        ("X-Credential-Identifier", sub),
         ("X-Auth-Assertion", assertion),
-        ("X-Auth-Actor", identity.actor),  # an exchanged token's calling service
+        ("X-Auth-Actor", actor),  # an exchanged token's calling service
     ]
     out: list[tuple[str, str]] = []
     for name, value in pairs:
         if not value or _has_breaking_character(value):
             continue
         out.append((name, value if name == "X-Auth-Groups" else _encoded(value, _HEADER_SAFE)))
-    return out
+    return tuple(out)
 
 
 def _groups_value(groups: Sequence[str]) -> str | None:

@@ -12,7 +12,7 @@ from multidict import CIMultiDict
 from sidecar.errors import BadRequest, Forbidden, NotFound, SidecarError
 from sidecar.http.proxy import UpstreamProxy
 from sidecar.pipeline.exchange import Exchange, refuse_unauthenticated
-from sidecar.pipeline.headers import forwarded_headers, identity_headers, strip_untrusted
+from sidecar.pipeline.headers import IdentityHeaders, forwarded_headers, strip_untrusted
 from sidecar.pipeline.policy import Policy
 from sidecar.pipeline.routes import RouteTable, upstream_path
 from sidecar.tokens.assertion import AssertionSigner
@@ -159,6 +159,7 @@ class RewriteHeaders:
         self._signer = signer
         self._cookie_name = cookie_name
         self._forward_token = forward_token
+        self._identity_headers = IdentityHeaders()
 
     async def __call__(self, exchange: Exchange) -> None:
         request = exchange.request
@@ -177,7 +178,7 @@ class RewriteHeaders:
         identity = exchange.identity
         if identity is not None:
             assertion = self._signer.sign(identity, route=exchange.route)
-            exchange.identity_headers = identity_headers(identity, assertion)
+            exchange.identity_headers = self._identity_headers(identity, assertion)
             headers.extend(exchange.identity_headers)
             if self._forward_token and identity.id_token:
                 headers["Authorization"] = f"Bearer {identity.id_token}"
@@ -193,12 +194,13 @@ class InjectIdentity:
     def __init__(self, signer: AssertionSigner, *, forward_token: bool = False) -> None:
         self._signer = signer
         self._forward_token = forward_token
+        self._identity_headers = IdentityHeaders()
 
     async def __call__(self, exchange: Exchange) -> None:
         identity = exchange.identity
         if identity is not None:
             assertion = self._signer.sign(identity, route=exchange.route)
-            exchange.identity_headers = identity_headers(identity, assertion)
+            exchange.identity_headers = self._identity_headers(identity, assertion)
             if self._forward_token and identity.id_token:
                 exchange.identity_headers.append(("Authorization", f"Bearer {identity.id_token}"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 
@@ -47,7 +48,9 @@ class Identity:
             preferred_username=_str_or_none(claims.get("preferred_username")),
             groups=tuple(str(g) for g in groups if isinstance(g, str)),
             id_token=id_token,
-            claims=dict(claims),
+            # A read-only view, not a copy: the verified claims belong to the token cache or
+            # the session record, which never change them.
+            claims=MappingProxyType(claims) if isinstance(claims, dict) else dict(claims),
         )
 
     def public_view(self) -> dict[str, Any]:
