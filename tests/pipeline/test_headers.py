@@ -11,6 +11,7 @@ from multidict import CIMultiDict
 
 from sidecar.pipeline.headers import (
     SPOOFABLE_HEADERS,
+    IdentityHeaders,
     forwarded_headers,
     identity_headers,
     is_trusted_peer,
@@ -253,3 +254,16 @@ def test_non_ascii_values_are_percent_encoded_and_round_trip() -> None:
     assert unquote(headers["X-Auth-Name"]) == "Zoë 100% Ñandú"
     assert unquote(headers["X-Auth-Username"]) == "josé"
     assert [unquote(g) for g in headers["X-Auth-Groups"].split(",")] == ["équipe", "a,b", "c%d"]
+
+
+def test_remembered_identity_headers_are_the_identitys_own() -> None:
+    remembered = IdentityHeaders()
+    alice = Identity(sub="u1", expires_at=1, source="bearer", email="a@example.com", groups=("g",))
+    other_email = Identity(sub="u1", expires_at=1, source="bearer", email="b@example.com")
+    for identity in (alice, other_email, alice):
+        assert remembered(identity, "sig.na.ture") == identity_headers(identity, "sig.na.ture")
+    assert remembered(alice, "sig.na.ture") != remembered(other_email, "sig.na.ture")
+    assert remembered(alice, "other.assert.ion") != remembered(alice, "sig.na.ture")
+    # each caller gets its own list: a forward-auth answer appends Authorization to it
+    remembered(alice, "sig.na.ture").append(("Authorization", "Bearer x"))
+    assert ("Authorization", "Bearer x") not in remembered(alice, "sig.na.ture")

@@ -190,3 +190,25 @@ def test_strip_prefix_of_a_deeper_route() -> None:
 )
 def test_request_host(value: str | None, expected: str | None) -> None:
     assert request_host(value) == expected
+
+
+@pytest.mark.parametrize("host", [None, "api.example.com", "x.eu.example.com:8443"])
+@pytest.mark.parametrize("raw", ["/", "/v1/x", "/v1/admin/y", "/v2", "/static/a", "/" + "a" * 300])
+def test_remembered_decisions_agree_with_a_fresh_selection(
+    table: RouteTable, host: str | None, raw: str
+) -> None:
+    path = table.normalize(raw)
+    assert path == normalize_path(raw)
+    expected = table.select(request_host(host), path)
+    for _ in range(2):  # the second answer comes from the cache (or bypasses it when long)
+        route, rule = table.decide(host, path, "GET")
+        assert route is expected.route
+        assert rule == expected.policy.rule_for(path, "GET")
+
+
+def test_refusals_are_not_remembered(table: RouteTable) -> None:
+    for _ in range(2):
+        with pytest.raises(BadRequest):
+            table.normalize("/a/%252e%252e/b")
+        with pytest.raises(NotFound):
+            RouteTable([make("api.example.com", "/")]).decide("other.example.com", "/", "GET")
