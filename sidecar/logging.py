@@ -6,6 +6,7 @@ belt to those braces: any event key that names one is replaced before rendering.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -120,6 +121,42 @@ class _CurrentStdout:
         sys.stdout.flush()
 
 
+class _PerLoopIteration:
+    """The lines written during one event-loop iteration leave in one write, at the start of
+    the next iteration (before its I/O callbacks run), instead of one write system call each.
+
+    Under load an iteration completes several requests, so this saves most of the access
+    log's system calls; a line still reaches the output within one iteration, i.e. before the
+    loop handles anything else. Outside a running loop every line is written at once.
+    """
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._pending: list[str] = []
+
+    def write(self, text: str) -> int:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._target.write(text)
+            self._target.flush()
+            return len(text)
+        if not self._pending:
+            loop.call_soon(self.flush_pending)
+        self._pending.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        """structlog's `WriteLogger` flushes after every line: the flush is `flush_pending`."""
+
+    def flush_pending(self) -> None:
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._target.write(text)
+            self._target.flush()
+
+
 def access_logger(level: str = "info", fmt: str = "json", file: Any = None) -> AccessLog:
     """The access line's own structlog logger: the same JSON line as `configure_logging`
     renders (level, ISO UTC timestamp, `json.dumps`), at a fraction of the cost per call.
@@ -129,13 +166,14 @@ def access_logger(level: str = "info", fmt: str = "json", file: Any = None) -> A
     encoder per call; here one processor adds level and time and renders, and `WriteLogger`
     writes (and flushes) without `print`. The caller passes `request_id` itself, and the
     line's keys are the fixed names of the contract, none of which names a secret (so
-    `drop_secrets` has nothing to find). `console` keeps the general chain, for humans.
+    `drop_secrets` has nothing to find). The lines of one event-loop iteration are written
+    together (`_PerLoopIteration`). `console` keeps the general chain, for humans.
     """
     if fmt != "json":
         return structlog.get_logger("sidecar.access")  # type: ignore[no-any-return]
     numeric = logging.getLevelNamesMapping()[level.upper()]
     bound: AccessLog = structlog.wrap_logger(
-        structlog.WriteLogger(file if file is not None else _CurrentStdout()),  # type: ignore[arg-type]
+        structlog.WriteLogger(_PerLoopIteration(file if file is not None else _CurrentStdout())),  # type: ignore[arg-type]
         processors=[_AccessRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
     ).bind()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import io
 import json
@@ -63,3 +64,28 @@ def test_below_its_level_nothing_is_written() -> None:
     out = io.StringIO()
     access_logger("warning", "json", out).info("request", **FIELDS)
     assert out.getvalue() == ""
+
+
+class CountingOutput(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+async def test_the_lines_of_one_loop_iteration_leave_in_one_write() -> None:
+    out = CountingOutput()
+    log = access_logger("info", "json", out)
+    for n in range(3):
+        log.info("request", **(FIELDS | {"status": 200 + n}))
+    assert out.getvalue() == ""  # not yet: at the start of the next iteration
+    await asyncio.sleep(0)
+    assert out.writes == 1
+    lines = out.getvalue().splitlines()
+    assert [json.loads(line)["status"] for line in lines] == [200, 201, 202]
+    log.info("request", **FIELDS)
+    await asyncio.sleep(0)
+    assert out.writes == 2

@@ -46,7 +46,7 @@ class Identity:
             email=_str_or_none(claims.get("email")) if verified else None,
             name=_str_or_none(claims.get("name")),
             preferred_username=_str_or_none(claims.get("preferred_username")),
-            groups=tuple(str(g) for g in groups if isinstance(g, str)),
+            groups=tuple(g for g in groups if isinstance(g, str)),
             id_token=id_token,
             # A read-only view, not a copy: the verified claims belong to the token cache or
             # the session record, which never change them.
