@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import functools
+from collections.abc import AsyncIterator
+from types import TracebackType
 from urllib.parse import quote
 
 import aiohttp
@@ -58,6 +60,10 @@ _HOP_BY_HOP = frozenset(
 )
 
 log = structlog.get_logger(__name__)
+
+
+def _encode_path(path: str) -> str:
+    return quote(path, safe=_PATH_SAFE)
 
 
 def strip_hop_by_hop(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> CIMultiDict[str]:
@@ -106,26 +112,39 @@ def create_upstream_session(connect_timeout_s: float, limit: int = 256) -> aioht
     )
 
 
-@contextlib.contextmanager
-def upstream_errors() -> Iterator[None]:
+class upstream_errors:  # lower case: used as `with upstream_errors():`, like a function
     """Map the failures that mean "no usable upstream answer" to 502 / 504.
 
-    Timeouts first: aiohttp's timeout errors are also connection errors.
+    Timeouts first: aiohttp's timeout errors are also connection errors. (A class rather than
+    a `contextlib.contextmanager` generator: it runs twice per proxied request.)
     """
-    try:
-        yield
-    except TimeoutError as exc:  # asyncio.TimeoutError is TimeoutError since Python 3.11
-        raise UpstreamTimeout("upstream timed out") from exc
-    except (
-        aiohttp.ClientConnectionError,
-        aiohttp.ClientResponseError,
-        aiohttp.ClientPayloadError,
-        aiohttp.http.HttpProcessingError,
-    ) as exc:
-        # refused, DNS, reset, disconnected before the status line, malformed response
-        # (HttpProcessingError from the pooled client, ClientResponseError from aiohttp's),
-        # websocket handshake refused, a buffered body cut short
-        raise UpstreamUnavailable("upstream unavailable") from exc
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError since 3.11
+            raise UpstreamTimeout("upstream timed out") from exc
+        if isinstance(exc, _UPSTREAM_FAILURES):
+            # refused, DNS, reset, disconnected before the status line, malformed response
+            # (HttpProcessingError from the pooled client, ClientResponseError from
+            # aiohttp's), websocket handshake refused, a buffered body cut short
+            raise UpstreamUnavailable("upstream unavailable") from exc
+
+
+_UPSTREAM_FAILURES = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientResponseError,
+    aiohttp.ClientPayloadError,
+    aiohttp.http.HttpProcessingError,
+)
 
 
 class UpstreamProxy:
@@ -149,6 +168,8 @@ class UpstreamProxy:
         self._prefix = base.raw_path.rstrip("/")
         self._origin = str(base.origin())
         self._session = session
+        # The same few paths again and again: their encoding is remembered (a pure function).
+        self._encode_path = functools.lru_cache(maxsize=4096)(_encode_path)
         # Requests whose body is in memory (most) take the pooled client; the rest, aiohttp's.
         self._connections = UpstreamConnections(
             base,
@@ -175,7 +196,8 @@ class UpstreamProxy:
         target = request.raw_path
         if path is not None:
             query = request.rel_url.raw_query_string
-            target = quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
+            encoded = self._encode_path(path) if len(path) <= 256 else _encode_path(path)
+            target = encoded + (f"?{query}" if query else "")
         elif not target.startswith("/"):  # absolute-form (RFC 9112 section 3.2.2)
             target = URL(target, encoded=True).raw_path_qs
         return self._prefix + target
