@@ -77,6 +77,7 @@ def _canonical(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of the name; the same few names recur
 def _is_spoofable(name: str) -> bool:
     canonical = _canonical(name)
     if canonical in SPOOFABLE_HEADERS or canonical.startswith(SPOOFABLE_PREFIXES):

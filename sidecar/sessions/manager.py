@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from sidecar.config.settings import SessionSettings
 from sidecar.errors import SessionEnded
@@ -43,6 +43,8 @@ class SessionManager:
 
     async def identity_for(self, request: web.Request) -> Identity | None:
         """The session's identity; None without a cookie; `SessionEnded` for a dead one."""
+        if hdrs.COOKIE not in request.headers:  # most API calls: no cookie to parse at all
+            return None
         cookie = request.cookies.get(self._settings.cookie_name)
         if cookie is None:
             return None

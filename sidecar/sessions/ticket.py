@@ -36,13 +36,14 @@ class Ticket:
     """A session or login-state ticket. Its `value` never leaves this process except in the
     cookie (or the `state` parameter)."""
 
-    __slots__ = ("_digest", "value")
+    __slots__ = ("_digest", "_tag", "value")
 
     def __init__(self, value: bytes) -> None:
         if len(value) != TICKET_BYTES:
             raise ValueError("bad ticket length")
         self.value = value
         self._digest = hashlib.sha256(b"auth-sidecar ticket id\x00" + value).digest()
+        self._tag = base64.urlsafe_b64encode(self._digest[:18]).decode()
 
     @classmethod
     def new(cls) -> Ticket:
@@ -71,7 +72,7 @@ class Ticket:
     @property
     def tag(self) -> str:
         """The hash of the ticket that names its store keys (already public in the keyspace)."""
-        return base64.urlsafe_b64encode(self._digest[:18]).decode()
+        return self._tag
 
     def store_key(self, kind: str) -> str:
         """`sidecar:{<hash of the ticket>}:<kind>`: one slot per session in a Cluster."""
