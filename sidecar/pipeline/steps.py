@@ -17,7 +17,7 @@ from sidecar.pipeline.policy import Policy
 from sidecar.pipeline.routes import RouteTable, upstream_path
 from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.id_tokens import TokenValidator
-from sidecar.tokens.identity import Identity
+from sidecar.tokens.identity import Identity, IdentityMemo
 from sidecar.tokens.trusted_issuers import ExchangedTokenValidator
 
 _BEARER = "bearer "
@@ -102,6 +102,7 @@ class Authenticate:
         self._validator = validator
         self._sessions = sessions
         self._exchanged = exchanged  # None: no `trusted_issuers`
+        self._identities = IdentityMemo()
 
     async def __call__(self, exchange: Exchange) -> None:
         try:
@@ -124,7 +125,7 @@ class Authenticate:
         if self._exchanged is not None and self._exchanged.claims_trusted_issuer(token):
             return await self._exchanged.identity(token)
         claims = await self._validator.validate_bearer(token)
-        return Identity.from_claims(claims, "bearer", token)
+        return self._identities.identity(claims, "bearer", token)
 
 
 class Authorize:

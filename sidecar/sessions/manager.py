@@ -22,7 +22,11 @@ from sidecar.sessions.refresh import Refresher
 from sidecar.sessions.sockets import SESSION_TAG
 from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import LOGIN_STATE_TTL_S, SessionVault
-from sidecar.tokens.identity import Identity
+from sidecar.tokens.identity import Identity, IdentityMemo
+
+# Remembered Cookie headers: at most this many, each at most this long (~4 MB at worst).
+TICKET_MEMO_SIZE = 4096
+TICKET_MEMO_MAX_HEADER = 1024
 
 
 class SessionManager:
@@ -40,22 +44,47 @@ class SessionManager:
         self._cookie_path = cookie_path or "/"
         self._clock = clock
         self.login_cookie_name = settings.cookie_name + "_login"
+        # Cookie header -> ticket, and claims -> identity: the work of turning a cookie into
+        # an identity, done once per session rather than per request.
+        self._tickets: dict[str, Ticket | bool] = {}
+        self._identities = IdentityMemo()
 
     async def identity_for(self, request: web.Request) -> Identity | None:
         """The session's identity; None without a cookie; `SessionEnded` for a dead one."""
-        if hdrs.COOKIE not in request.headers:  # most API calls: no cookie to parse at all
+        raw = request.headers.get(hdrs.COOKIE)
+        if raw is None:  # most API calls: no cookie to parse at all
             return None
-        cookie = request.cookies.get(self._settings.cookie_name)
-        if cookie is None:
+        found = self._ticket_in(request, raw)
+        if found is None:
             return None
-        ticket = Ticket.from_cookie(cookie)
+        ticket = found if isinstance(found, Ticket) else None
         record = await self.vault.load_cached(ticket) if ticket is not None else None
         if ticket is None or record is None:
             raise SessionEnded("no such session")
         if self._refresher.needs_refresh(record):
             record = await self._refresher.refresh(ticket, record)
         request[SESSION_TAG] = ticket.tag  # relayed websockets are watched under it
-        return Identity.from_claims(record.claims, "session", record.id_token)
+        return self._identities.identity(record.claims, "session", record.id_token)
+
+    def _ticket_in(self, request: web.Request, raw: str) -> Ticket | bool | None:
+        """The ticket in the request's cookie: None without the session cookie, False for a
+        malformed one. Remembered per `Cookie` header value (a browser sends the same one on
+        every request), so that the parse and the ticket's hashes run once per session."""
+        if len(raw) <= TICKET_MEMO_MAX_HEADER:
+            found = self._tickets.get(raw)
+            if found is not None:
+                return found
+        # `request.cookies` parses exactly this header (the first Cookie field), as before.
+        cookie = request.cookies.get(self._settings.cookie_name)
+        if cookie is None:
+            return None
+        ticket = Ticket.from_cookie(cookie)
+        result: Ticket | bool = ticket if ticket is not None else False
+        if len(raw) <= TICKET_MEMO_MAX_HEADER:
+            if len(self._tickets) >= TICKET_MEMO_SIZE:
+                del self._tickets[next(iter(self._tickets))]
+            self._tickets[raw] = result
+        return result
 
     async def start(self, tokens: TokenSet, claims: dict[str, Any]) -> Ticket:
         """A new session under a new ticket (never the one the browser came with)."""

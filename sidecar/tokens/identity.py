@@ -67,3 +67,35 @@ class Identity:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+class IdentityMemo:
+    """`Identity.from_claims`, remembered per verified claims object.
+
+    The verified-token cache hands out the same claims dict for a repeated token, and the
+    session cache the same record, so the caller behind them gets the same `Identity` object
+    instead of a new one per request. An entry keeps its claims object alive, so `id()` cannot
+    be reused while it is here; the identity check on a hit makes that explicit. Bounded: the
+    oldest entry goes first.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: dict[int, tuple[Mapping[str, Any], str, Identity]] = {}
+
+    def identity(
+        self,
+        claims: Mapping[str, Any],
+        source: Literal["bearer", "session", "exchanged"],
+        id_token: str,
+    ) -> Identity:
+        entry = self._entries.get(id(claims))
+        if entry is not None and entry[0] is claims and entry[1] == id_token:
+            identity = entry[2]
+            if identity.source == source:
+                return identity
+        identity = Identity.from_claims(claims, source, id_token)
+        if len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[id(claims)] = (claims, id_token, identity)
+        return identity

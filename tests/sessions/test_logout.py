@@ -115,6 +115,18 @@ async def test_post_from_our_origin_ends_the_session(fresh_provider, sidecar, he
     assert (await call(sidecar.url, "/x", done.cookie))[0] == 401
 
 
+async def test_a_cookie_in_use_before_the_logout_is_refused_after_it(fresh_provider, sidecar):
+    """The cookie -> ticket and claims -> identity memos never stand in for the store."""
+    async with browser() as http:
+        done = await login(http, sidecar.url, fresh_provider)
+    for _ in range(3):
+        assert (await call(sidecar.url, "/x", done.cookie))[0] == 200
+    response = await post_logout(sidecar.url, done.cookie, {"Origin": sidecar.url})
+    assert response.status == 302
+    for _ in range(2):
+        assert (await call(sidecar.url, "/x", done.cookie))[0] == 401
+
+
 # --- RP-initiated logout at the provider ---------------------------------------------------------
 
 
