@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -272,3 +274,42 @@ async def test_the_limit_bounds_connections_in_use():
         assert await second == (200, b"ok")
         await pool.close()
     assert upstream.connections == 1
+
+
+@contextlib.asynccontextmanager
+async def tls_upstream(tmp_path: Path) -> AsyncIterator[tuple[URL, Path]]:
+    from tests.deploy.test_production_tls import make_ca_and_server_cert
+
+    ca_file, context = make_ca_and_server_cert(tmp_path)
+
+    async def hello(_: web.Request) -> web.Response:
+        return web.Response(text="tls ok")
+
+    app = web.Application()
+    app.router.add_get("/x", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield URL(f"https://127.0.0.1:{port}/"), ca_file
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_https_upstream_is_verified_against_the_trust_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The chart's `caBundle` reaches the sidecar as SSL_CERT_FILE: without it the private
+    CA is refused, with it the same upstream answers."""
+    async with tls_upstream(tmp_path) as (url, ca_file):
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        untrusting = pool_for(url)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await untrusting.request("GET", "/x", host(url), None)
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        trusting = pool_for(url)
+        assert await get_body(trusting, url) == (200, b"tls ok")
+        await trusting.close()
+        await untrusting.close()
