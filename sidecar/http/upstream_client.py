@@ -124,7 +124,8 @@ class UpstreamConnections:
             # `caBundle`), as for aiohttp's own default context.
             self._ssl = ssl.create_default_context()
         # What aiohttp sends as `Host` for this URL: the port only when not the default.
-        self.host_header = base_url.raw_host or ""
+        # (`host_subcomponent`: an IPv6 literal keeps its brackets, RFC 9110 section 7.2.)
+        self.host_header = base_url.host_subcomponent or ""
         if base_url.explicit_port is not None and not base_url.is_default_port():
             self.host_header += f":{base_url.port}"
         self._connect_timeout = connect_timeout_s

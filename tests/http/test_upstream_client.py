@@ -313,3 +313,17 @@ async def test_an_https_upstream_is_verified_against_the_trust_store(
         assert await get_body(trusting, url) == (200, b"tls ok")
         await trusting.close()
         await untrusting.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://[::1]:8080/", "[::1]:8080"),  # an IPv6 literal keeps its brackets
+        ("http://svc.ns:80/x", "svc.ns"),  # the default port is left out, as aiohttp does
+        ("https://example.com/", "example.com"),
+        ("http://127.0.0.1:9000", "127.0.0.1:9000"),
+    ],
+)
+def test_the_host_header_names_the_upstream_as_aiohttp_would(url: str, expected: str) -> None:
+    pool = UpstreamConnections(URL(url), connect_timeout_s=1.0, read_timeout_s=1.0)
+    assert pool.host_header == expected
