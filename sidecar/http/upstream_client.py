@@ -235,6 +235,9 @@ class UpstreamConnections:
     ) -> tuple[RawResponseMessage, aiohttp.StreamReader]:
         protocol.set_response_params(
             skip_payload=method == hdrs.METH_HEAD,
+            # No length and not chunked: the body runs to the close (RFC 9112 section 6.3),
+            # as `ClientSession` reads it by default.
+            read_until_eof=True,
             auto_decompress=False,  # the body is relayed as the upstream encoded it
             read_timeout=self._read_timeout,
             read_bufsize=READ_BUFSIZE,

@@ -67,6 +67,8 @@ async def scripted_upstream(script: Script) -> AsyncIterator[Scripted]:
                 assert isinstance(reply, bytes)
                 writer.write(reply)
                 await writer.drain()
+                if b"connection: close" in reply.lower():
+                    return  # as it said: the close ends the connection (and such a body)
         except asyncio.CancelledError:  # a silent connection, at the end of the test
             pass
         finally:
@@ -327,3 +329,15 @@ async def test_an_https_upstream_is_verified_against_the_trust_store(
 def test_the_host_header_names_the_upstream_as_aiohttp_would(url: str, expected: str) -> None:
     pool = UpstreamConnections(URL(url), connect_timeout_s=1.0, read_timeout_s=1.0)
     assert pool.host_header == expected
+
+
+async def test_a_body_without_length_is_read_until_the_upstream_closes():
+    """RFC 9112 section 6.3 item 8: no Content-Length, not chunked: the body runs to the close
+    (an HTTP/1.0-style upstream). Read as aiohttp's ClientSession reads it."""
+    until_close = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it"
+    async with scripted_upstream(lambda n, head: until_close if n == 0 else None) as upstream:
+        pool = pool_for(upstream.url)
+        async with await pool.request("GET", "/x", host(upstream.url), None) as answer:
+            assert answer.content_length is None
+            assert await answer.read() == b"all of it"
+        await pool.close()
