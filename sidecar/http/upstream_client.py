@@ -31,6 +31,7 @@ from yarl import URL
 
 # RFC 9110 section 9.2.2; aiohttp's own list (`aiohttp.client.IDEMPOTENT_METHODS`).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # aiohttp's `TCPConnector` defaults: an idle connection older than this is not reused (an
 # upstream may have closed it meanwhile), and response lines and fields up to these sizes.
 KEEPALIVE_S = 15.0
@@ -151,6 +152,10 @@ class UpstreamConnections:
         """
         if body is not None:
             headers[hdrs.CONTENT_LENGTH] = str(len(body))
+        elif method not in _BODYLESS_METHODS and hdrs.CONTENT_LENGTH not in headers:
+            # A POST without body says so (some servers answer 411 otherwise), as aiohttp's
+            # ClientRequest does for every method but GET, HEAD, OPTIONS and TRACE.
+            headers[hdrs.CONTENT_LENGTH] = "0"
         status_line = f"{method} {target} HTTP/1.1"
         retry = method in IDEMPOTENT_METHODS
         await self._slots.acquire()

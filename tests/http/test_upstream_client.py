@@ -341,3 +341,16 @@ async def test_a_body_without_length_is_read_until_the_upstream_closes():
             assert answer.content_length is None
             assert await answer.read() == b"all of it"
         await pool.close()
+
+
+@pytest.mark.parametrize(("method", "length"), [("POST", "0"), ("DELETE", "0"), ("GET", None)])
+async def test_a_request_without_body_declares_none_where_aiohttp_would(
+    method: str, length: str | None
+):
+    async with scripted_upstream(lambda n, head: OK) as upstream:
+        pool = pool_for(upstream.url)
+        async with await pool.request(method, "/x", host(upstream.url), None) as answer:
+            await answer.read()
+        await pool.close()
+    head = upstream.requests[0].decode().lower()
+    assert ("content-length: 0\r\n" in head) == (length == "0")
