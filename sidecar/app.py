@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
+from yarl import URL
 
 from sidecar.auth import handlers as auth_handlers
 from sidecar.auth.backchannel import BackchannelLogout
@@ -26,6 +27,7 @@ from sidecar.errors import NotFound
 from sidecar.http.admin import AdminProbes, create_admin_app
 from sidecar.http.middleware import DECISION, error_middleware, make_context_middleware
 from sidecar.http.proxy import UpstreamProxy, create_upstream_session
+from sidecar.http.upstream_client import UpstreamConnections
 from sidecar.keys import (
     AUTHENTICATE,
     BACKCHANNEL,
@@ -251,16 +253,29 @@ def _session_manager(
 
 
 def _upstream_proxies(app: web.Application) -> dict[str, UpstreamProxy]:
-    """One proxy per route with an upstream (each with its pool of keep-alive connections for
-    in-memory bodies), all on the one shared client session for streamed bodies."""
+    """One proxy per route with an upstream: one pool of keep-alive connections per upstream
+    origin for in-memory bodies (routes to one service share it, and its TLS context), and
+    the one shared client session for streamed bodies."""
     settings = app[SETTINGS]
-    return {
-        route.name: UpstreamProxy(
-            route.upstream, app[UPSTREAM_HTTP], response_timeout_s=settings.upstream_timeout_s
+    pools: dict[str, UpstreamConnections] = {}
+    proxies: dict[str, UpstreamProxy] = {}
+    for route in settings.routes:
+        if route.upstream is None:
+            continue
+        origin = URL(route.upstream).origin()
+        if str(origin) not in pools:
+            pools[str(origin)] = UpstreamConnections(
+                origin,
+                connect_timeout_s=settings.upstream_connect_timeout_s,
+                read_timeout_s=settings.upstream_timeout_s,
+            )
+        proxies[route.name] = UpstreamProxy(
+            route.upstream,
+            app[UPSTREAM_HTTP],
+            response_timeout_s=settings.upstream_timeout_s,
+            connections=pools[str(origin)],
         )
-        for route in settings.routes
-        if route.upstream is not None
-    }
+    return proxies
 
 
 async def _pipelines(app: web.Application) -> AsyncIterator[None]:

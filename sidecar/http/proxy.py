@@ -40,6 +40,8 @@ CLIENT_CLOSED_REQUEST = 499
 # such as `;x=1` arrive intact); everything else in a decoded path is percent-encoded.
 _PATH_SAFE = "/;:@!$&'()*+,="
 
+# Encoded upstream paths remembered per proxy: only those up to this length (bounded memory).
+_ENCODE_CACHE_MAX = 256
 # Bodies with a Content-Length up to this are read whole before they are passed on.
 BUFFER_LIMIT = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -157,6 +159,7 @@ class UpstreamProxy:
         *,
         response_timeout_s: float,
         preserve_host: bool = False,
+        connections: UpstreamConnections | None = None,
     ) -> None:
         if not isinstance(session.cookie_jar, aiohttp.DummyCookieJar):
             raise ValueError("the upstream session must not keep cookies: use DummyCookieJar")
@@ -171,7 +174,8 @@ class UpstreamProxy:
         # The same few paths again and again: their encoding is remembered (a pure function).
         self._encode_path = functools.lru_cache(maxsize=4096)(_encode_path)
         # Requests whose body is in memory (most) take the pooled client; the rest, aiohttp's.
-        self._connections = UpstreamConnections(
+        # Routes to one origin share one pool (`connections`); without it, a pool of its own.
+        self._connections = connections or UpstreamConnections(
             base,
             connect_timeout_s=session.timeout.sock_connect,
             read_timeout_s=response_timeout_s,
@@ -187,7 +191,8 @@ class UpstreamProxy:
         )
 
     async def close(self) -> None:
-        """Close the idle pooled connections (aiohttp's session is closed by its owner)."""
+        """Close the idle pooled connections (aiohttp's session is closed by its owner); a
+        pool shared with other routes' proxies closes once, later calls do nothing."""
         await self._connections.close()
 
     def upstream_target(self, request: web.BaseRequest, path: str | None = None) -> str:
@@ -196,15 +201,16 @@ class UpstreamProxy:
         target = request.raw_path
         if path is not None:
             query = request.rel_url.raw_query_string
-            encoded = self._encode_path(path) if len(path) <= 256 else _encode_path(path)
+            remembered = len(path) <= _ENCODE_CACHE_MAX
+            encoded = self._encode_path(path) if remembered else _encode_path(path)
             target = encoded + (f"?{query}" if query else "")
         elif not target.startswith("/"):  # absolute-form (RFC 9112 section 3.2.2)
             target = URL(target, encoded=True).raw_path_qs
         return self._prefix + target
 
-    def upstream_url(self, request: web.BaseRequest, path: str | None = None) -> URL:
-        """`upstream_target` on the base URL's origin."""
-        return URL(self._origin + self.upstream_target(request, path), encoded=True)
+    def _url(self, target: str) -> URL:
+        """`target` (from `upstream_target`) on the base URL's origin, for aiohttp's client."""
+        return URL(self._origin + target, encoded=True)
 
     def upstream_headers(self, headers: CIMultiDict[str]) -> CIMultiDict[str]:
         """`headers` made fit for the upstream, in place (the pipeline's own copy): without
@@ -225,8 +231,7 @@ class UpstreamProxy:
         target = self.upstream_target(request, path)
         out_headers = self.upstream_headers(headers)
         if proxy_ws.is_websocket_upgrade(request):
-            url = URL(self._origin + target, encoded=True)
-            return await self._forward_websocket(request, url, out_headers)
+            return await self._forward_websocket(request, self._url(target), out_headers)
         upstream: UpstreamResponse | aiohttp.ClientResponse
         try:
             body = await _request_body(request)
@@ -240,7 +245,7 @@ class UpstreamProxy:
                 else:
                     upstream = await self._session.request(
                         request.method,
-                        URL(self._origin + target, encoded=True),
+                        self._url(target),
                         headers=out_headers,
                         data=body,
                         allow_redirects=False,

@@ -180,31 +180,25 @@ class IdentityHeaders:
         self._pairs = functools.lru_cache(maxsize=size)(_identity_header_pairs)
 
     def __call__(self, identity: Identity, assertion: str) -> list[tuple[str, str]]:
-        return list(
-            self._pairs(
-                identity.sub,
-                identity.email,
-                identity.preferred_username,
-                identity.name,
-                identity.groups,
-                identity.actor,
-                assertion,
-            )
-        )
+        return list(self._pairs(*_header_values(identity), assertion))
 
 
 def identity_headers(identity: Identity, assertion: str) -> list[tuple[str, str]]:
     """The identity headers for the upstream (see `_identity_header_pairs`)."""
-    return list(
-        _identity_header_pairs(
-            identity.sub,
-            identity.email,
-            identity.preferred_username,
-            identity.name,
-            identity.groups,
-            identity.actor,
-            assertion,
-        )
+    return list(_identity_header_pairs(*_header_values(identity), assertion))
+
+
+def _header_values(
+    identity: Identity,
+) -> tuple[str, str | None, str | None, str | None, tuple[str, ...], str | None]:
+    """What of `identity` the headers are made of, in `_identity_header_pairs`'s order."""
+    return (
+        identity.sub,
+        identity.email,
+        identity.preferred_username,
+        identity.name,
+        identity.groups,
+        identity.actor,
     )
 
 

@@ -317,3 +317,20 @@ async def test_a_route_without_upstream_answers_verify_but_proxies_nothing(
     checked = await verify(running, {"X-Forwarded-Host": "auth-only.example.com", **headers})
     assert checked.status == 200, checked.text
     await assertion_claims(running, checked.headers, running.settings.public_url)
+
+
+async def test_routes_to_one_upstream_share_its_kept_alive_connection(
+    sidecar_factory, echo_upstream
+):
+    """One pool per upstream origin, not per route: requests taking turns between two routes
+    to the same service arrive on one connection."""
+    routes = [
+        {"match": {"path": path}, "upstream": echo_upstream.url, "strip_prefix": True,
+         "policy": [{"path": path, "allow": "public"}]}
+        for path in ("/a", "/b")
+    ]  # fmt: skip
+    sidecar = await sidecar_factory({"policy": None, "routes": routes}, upstream=None)
+    for path in ("/a/1", "/b/2", "/a/3", "/b/4"):
+        assert (await call(sidecar.url + path)).status == 200
+    assert [seen["path"] for seen in echo_upstream.requests] == ["/1", "/2", "/3", "/4"]
+    assert len({seen["remote_port"] for seen in echo_upstream.requests}) == 1
