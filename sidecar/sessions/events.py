@@ -8,7 +8,8 @@ CONTRACT "A session ends everywhere at once": after a logout, a back-channel log
 - One Redis pub/sub channel. On a Cluster a plain `PUBLISH` is broadcast over the cluster bus
   to every node (sharded `SPUBLISH` would reach one shard only), so one subscription on any one
   node hears everything; on failure the next node is tried. On Sentinel the subscription
-  follows the master Sentinel names, checked every `FOLLOW_CHECK_S`.
+  follows the master Sentinel names, checked every `FOLLOW_CHECK_S`, and the store re-asks
+  for the master before the signal is called up again (reads then see the new master).
 - The subscription is "up" only while its connection answered a ping within `DEAD_AFTER_S`;
   listeners hear every change, and while it is down they serve nothing from memory and
   re-check open websockets against the store (a missed event must never keep a session alive).
@@ -131,14 +132,19 @@ class RedisEvents(_Hub):
         *,
         timeout_s: float,
         master_moved: MasterMoved | None = None,
-        before_publish: Callable[[], Awaitable[object]] | None = None,
+        find_master: Callable[[], Awaitable[object]] | None = None,
         on_publish_error: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__()
-        # Sentinel: re-ask for the master first, as before a write. A PUBLISH on the old master
-        # (a replica by now, or about to be) would reach only that node's subscribers, and
-        # the others have already moved to the new master.
-        self._before_publish = before_publish
+        # Sentinel: re-ask for the master now (as before a write), before every PUBLISH and
+        # before the subscription is called up. A PUBLISH on the old master (a replica by now,
+        # or about to be) would reach only that node's subscribers, and the others have
+        # already moved to the new master. And what listeners read once the signal is up (the
+        # websocket catch-up, a session put in the memory cache) must come from the master the
+        # subscription is on: the old master goes on answering reads, with whatever the new
+        # one deleted since, until Sentinel converts it (up to ~10 s). That stale read is
+        # done only once, so it would keep a logged-out websocket open for good.
+        self._find_master = find_master
         self._publisher = publisher
         self._new_subscriber = new_subscriber
         self._timeout_s = timeout_s
@@ -155,8 +161,8 @@ class RedisEvents(_Hub):
         self._deliver(event)
         try:
             async with asyncio.timeout(self._timeout_s):
-                if self._before_publish is not None:
-                    await self._before_publish()
+                if self._find_master is not None:
+                    await self._find_master()
                 await self._publisher.publish(CHANNEL, event.encode())
         except _FAILURES:
             # The store write that ended the session already happened; replicas whose own
@@ -185,6 +191,8 @@ class RedisEvents(_Hub):
                 await pubsub.subscribe(CHANNEL)
                 while (await pubsub.get_message(timeout=self._timeout_s)) is None:
                     pass  # the first message is the subscription's confirmation
+                if self._find_master is not None:
+                    await self._find_master()  # the store reads where we now listen
             self._last_pong = time.monotonic()
             self._set_up(True)
             await self._listen(pubsub)

@@ -51,6 +51,6 @@ def build_events(
         connection.new_subscriber,
         timeout_s=timeout_s,
         master_moved=connection.master_moved,
-        before_publish=connection.prepare_write or connection.prepare,
+        find_master=connection.prepare_write or connection.prepare,
         on_publish_error=on_publish_error,
     )

@@ -5,15 +5,19 @@ set, real Cluster; the sidecars as in `test_signal.py`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
-from sidecar.sessions.events import CHANNEL
+from sidecar.sessions import redis_connect
+from sidecar.sessions.events import CHANNEL, SessionEvent
+from sidecar.sessions.factory import build_events
 from tests.fixtures.redis_process import RedisProcesses, RedisServer
 from tests.fixtures.redis_topologies import SentinelSet, start_sentinel_set
 from tests.sessions.signout import RelayedSocket
 from tests.sessions.test_login_flow import browser, login
 from tests.sessions.test_signal import closes_after, logout, replicas, wait_subscribed
+from tests.sessions.test_store_suite import new_key, redis_store
 
 __all__ = ["replicas"]  # the fixture, imported for this module
 
@@ -114,3 +118,59 @@ async def test_a_logout_at_once_after_a_sentinel_failover_still_closes_the_webso
     print(f"\n[sentinel, logout at once after a failover] websocket closed {code} after "
           f"{took * 1000:.1f} ms")  # fmt: skip
     assert code == 1008
+
+
+class ReadsOnUp:
+    """A listener that, each time the signal comes up, reads `key` from the store at once, as
+    the websocket catch-up and the memory cache do."""
+
+    def __init__(self, store, key: str) -> None:
+        self.store, self.key = store, key
+        self.reads: list[asyncio.Task[bytes | None]] = []
+
+    def session_event(self, event: SessionEvent) -> None:
+        pass
+
+    def signal_state(self, up: bool) -> None:
+        if up:
+            self.reads.append(asyncio.get_running_loop().create_task(self.store.load(self.key)))
+
+    async def read_number(self, n: int, timeout_s: float = 15.0) -> bytes | None:
+        async with asyncio.timeout(timeout_s):
+            while len(self.reads) < n:
+                await asyncio.sleep(0.05)
+        return await self.reads[n - 1]
+
+
+async def test_after_following_a_failover_the_first_reads_come_from_the_new_master(
+    redis_sentinel, monkeypatch
+):
+    """The subscription moves to the new master while the old one still answers as a master
+    (Sentinel converts it up to ~10 s later) with what the new one has deleted since. The
+    reads listeners make as the signal comes back must already see the new master; a stale
+    one there is made once and kept (a logged-out websocket left open, a session cached).
+    The periodic master check is kept from coming due (a fake clock for Sentinel's sake), so
+    only the re-ask on the way up can move the store's connections."""
+    monkeypatch.setattr(redis_connect, "MASTER_CHECK_INTERVAL_S", 3600.0)
+    store = redis_store(redis_sentinel.url, cluster=False, timeout_s=2.0)
+    key = new_key()
+    events = build_events(store, timeout_s=2.0, on_publish_error=lambda: None)
+    reads = ReadsOnUp(store, key)
+    events.listen(reads)
+    runner = asyncio.create_task(events.run())
+    old_master = redis_sentinel.master()
+    try:
+        await store.save(key, b"before", 300)
+        await asyncio.to_thread(redis_sentinel.wait_replicated)
+        assert await reads.read_number(1) == b"before"
+        new_master = await asyncio.to_thread(redis_sentinel.failover)
+        new_master.command("DEL", key)  # a logout on another replica, after the switch
+        after = await reads.read_number(2)  # the subscription followed the master
+        old_still_had_it = old_master.command("EXISTS", key) == 1
+        assert after is None, f"a stale read (old master still had the key: {old_still_had_it})"
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        await store.close()
+        await asyncio.to_thread(redis_sentinel.wait_converted, old_master)
