@@ -263,8 +263,9 @@ def _upstream_proxies(app: web.Application) -> dict[str, UpstreamProxy]:
         if route.upstream is None:
             continue
         origin = URL(route.upstream).origin()
-        if str(origin) not in pools:
-            pools[str(origin)] = UpstreamConnections(
+        pool = pools.get(str(origin))
+        if pool is None:
+            pool = pools[str(origin)] = UpstreamConnections(
                 origin,
                 connect_timeout_s=settings.upstream_connect_timeout_s,
                 read_timeout_s=settings.upstream_timeout_s,
@@ -273,7 +274,7 @@ def _upstream_proxies(app: web.Application) -> dict[str, UpstreamProxy]:
             route.upstream,
             app[UPSTREAM_HTTP],
             response_timeout_s=settings.upstream_timeout_s,
-            connections=pools[str(origin)],
+            connections=pool,
         )
     return proxies
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 from aiohttp import hdrs, web
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 from yarl import URL
 
 from sidecar.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
@@ -66,13 +66,6 @@ log = structlog.get_logger(__name__)
 
 def _encode_path(path: str) -> str:
     return quote(path, safe=_PATH_SAFE)
-
-
-def strip_hop_by_hop(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    """A copy of `headers` without the hop-by-hop fields (see `drop_hop_by_hop`)."""
-    out = CIMultiDict(headers)
-    drop_hop_by_hop(out)
-    return out
 
 
 def drop_hop_by_hop(headers: CIMultiDict[str]) -> None:
@@ -166,7 +159,6 @@ class UpstreamProxy:
         if session.auto_decompress or not session.skip_auto_headers >= set(_SKIP_AUTO_HEADERS):
             raise ValueError("the upstream session must relay bodies and headers as sent")
         base = URL(base_url)
-        self._base = base
         # The origin and path prefix as text, once: the request target is appended per call.
         self._prefix = base.raw_path.rstrip("/")
         self._origin = str(base.origin())

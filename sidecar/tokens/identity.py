@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+# Where an identity came from: a bearer id token, a browser session, an exchanged token.
+IdentitySource = Literal["bearer", "session", "exchanged"]
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -14,7 +17,7 @@ class Identity:
 
     sub: str
     expires_at: int
-    source: Literal["bearer", "session", "exchanged"]
+    source: IdentitySource
     email: str | None = None  # only when the token says email_verified: true
     name: str | None = None
     preferred_username: str | None = None
@@ -32,7 +35,7 @@ class Identity:
     def from_claims(
         cls,
         claims: Mapping[str, Any],
-        source: Literal["bearer", "session", "exchanged"],
+        source: IdentitySource,
         id_token: str,
     ) -> Identity:
         groups = claims.get("groups") or ()
@@ -86,7 +89,7 @@ class IdentityMemo:
     def identity(
         self,
         claims: Mapping[str, Any],
-        source: Literal["bearer", "session", "exchanged"],
+        source: IdentitySource,
         id_token: str,
     ) -> Identity:
         entry = self._entries.get(id(claims))
