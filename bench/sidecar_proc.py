@@ -1,6 +1,6 @@
 """Run the sidecar exactly as `python -m sidecar --config FILE`, with two benchmark switches.
 
-- `--no-uvloop`: `sidecar.http.server` uses uvloop whenever it imports; a `None` entry in
+- `--no-uvloop`: `sidecar.serve` uses uvloop whenever it imports; a `None` entry in
   `sys.modules` makes that import fail, so the comparison needs no new setting.
 - `--source DIR`: import the `sidecar` package from DIR (an extracted older revision, for a
   before/after comparison in one run) instead of this checkout.

@@ -18,39 +18,30 @@ from aiohttp import web
 from yarl import URL
 
 from sidecar.auth import handlers as auth_handlers
-from sidecar.auth.backchannel import BackchannelLogout
-from sidecar.auth.handlers import run_pipeline
-from sidecar.auth.login import LoginFlow
-from sidecar.auth.logout import LogoutFlow
+from sidecar.auth.backchannel import BACKCHANNEL, BackchannelLogout
+from sidecar.auth.login import LOGIN_FLOW, LoginFlow
+from sidecar.auth.logout import LOGOUT_FLOW, LogoutFlow
 from sidecar.config.settings import Settings
-from sidecar.errors import NotFound
 from sidecar.http.admin import AdminProbes, create_admin_app
-from sidecar.http.middleware import DECISION, error_middleware, make_context_middleware
-from sidecar.http.proxy import UpstreamProxy, create_upstream_session
-from sidecar.http.upstream_client import UpstreamConnections
+from sidecar.http.middleware import error_middleware, make_context_middleware
 from sidecar.keys import (
-    AUTHENTICATE,
-    BACKCHANNEL,
     EVENTS,
-    LOGIN_FLOW,
-    LOGOUT_FLOW,
     METRICS,
     PROVIDER,
     PROVIDER_HTTP,
-    PROXY_PIPELINE,
     SETTINGS,
     SIGNER,
     STORE,
     TOKEN_EXCHANGER,
     TRUSTED_ISSUER_KEYS,
     UPSTREAM_HTTP,
-    VERIFY_PIPELINE,
 )
 from sidecar.logging import access_logger
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
-from sidecar.pipeline.exchange import Pipeline
+from sidecar.pipeline.context import Pipeline
+from sidecar.pipeline.entry import AUTHENTICATE, PROXY_PIPELINE, VERIFY_PIPELINE, proxy_handler
 from sidecar.pipeline.routes import RouteTable
 from sidecar.pipeline.steps import (
     AnswerVerify,
@@ -75,6 +66,8 @@ from sidecar.tokens.exchange import TokenExchanger
 from sidecar.tokens.id_tokens import TokenValidator
 from sidecar.tokens.trusted_issuers import ExchangedTokenValidator, TrustedIssuerKeys
 from sidecar.tracing.wiring import instrument, provider_trace_configs, traced_store
+from sidecar.upstream.pool import UpstreamConnections
+from sidecar.upstream.proxy import UpstreamProxy, create_upstream_session
 
 # How long start-up waits for the provider before serving anyway (readiness says the rest).
 PROVIDER_STARTUP_WAIT_S = 5.0
@@ -138,14 +131,6 @@ def _add_routes(app: web.Application, *, token_exchange: bool) -> None:
     # (`%0a`), so that it reaches the pipeline's 400 instead of aiohttp's plain-text 404.
     app.router.add_route("*", "/.auth/{tail:(?s:.*)}", auth_handlers.unknown_auth_path)
     app.router.add_route("*", "/{tail:(?s:.*)}", proxy_handler)
-
-
-async def proxy_handler(request: web.Request) -> web.StreamResponse:
-    pipeline = request.app.get(PROXY_PIPELINE)
-    if pipeline is None:  # forward-auth mode: no upstream to proxy to
-        request[DECISION][0] = "no_upstream"
-        raise NotFound()
-    return await run_pipeline(pipeline, request)
 
 
 async def _http_clients(app: web.Application) -> AsyncIterator[None]:

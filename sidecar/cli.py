@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(yaml.safe_dump(effective_document(settings), sort_keys=False))
         return 0
     # Imported only now: nothing of the server is loaded, let alone bound, on a bad config.
-    serve: Callable[[Settings], int] = importlib.import_module("sidecar.http.server").serve
+    serve: Callable[[Settings], int] = importlib.import_module("sidecar.serve").serve
     try:
         return serve(settings)
     except ConfigError as exc:  # found while building the app, before binding (tracing extra)

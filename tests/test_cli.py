@@ -211,7 +211,7 @@ def _audit(event, args):
     if event == "socket.bind":
         _write(f"bind {args[1]!r}")
 def _at_exit():
-    for name in ("sidecar.http.server", "aiohttp.web", "uvloop"):
+    for name in ("sidecar.serve", "aiohttp.web", "uvloop"):
         if name in sys.modules:
             _write(f"loaded {name}")
 if _log:
@@ -239,13 +239,13 @@ def test_bad_config_exits_2_without_binding(tmp_path: Path) -> None:
         "SIDECAR_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
     }
     # The hook works: a process that loads the server and binds is seen doing both.
-    script = f"import socket, sidecar.http.server; socket.socket().bind(('127.0.0.1', {port}))"
+    script = f"import socket, sidecar.serve; socket.socket().bind(('127.0.0.1', {port}))"
     subprocess.run(
         [sys.executable, "-c", script], env={**os.environ, **env}, timeout=60, check=True
     )
     seen = log.read_text().splitlines()
     assert f"bind ('127.0.0.1', {port})" in seen
-    assert "loaded sidecar.http.server" in seen
+    assert "loaded sidecar.serve" in seen
     log.unlink()
 
     config_file = write_config(tmp_path, {"session.secret": DROP})

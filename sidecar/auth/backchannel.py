@@ -167,3 +167,6 @@ async def _logout_token(request: web.Request) -> str:
     if len(tokens) != 1 or not tokens[0]:
         raise InvalidLogoutToken("one logout_token expected")
     return tokens[0]
+
+
+BACKCHANNEL = web.AppKey("backchannel", BackchannelLogout)

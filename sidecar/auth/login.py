@@ -108,3 +108,6 @@ def _redirect(location: str) -> web.Response:
 def _binding_cookie_suffix(state: str) -> str:
     """One binding cookie per login in flight, so two tabs logging in do not collide."""
     return "_" + hashlib.sha256(state.encode()).hexdigest()[:12]
+
+
+LOGIN_FLOW = web.AppKey("login_flow", LoginFlow)

@@ -135,3 +135,6 @@ class LogoutFlow:
 
 def _redirect(location: str) -> web.Response:
     return web.Response(status=302, headers={"Location": location, **_NO_STORE})
+
+
+LOGOUT_FLOW = web.AppKey("logout_flow", LogoutFlow)

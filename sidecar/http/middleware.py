@@ -15,14 +15,11 @@ from sidecar.config.settings import IPNetwork
 from sidecar.errors import LoginRequired, SidecarError
 from sidecar.logging import AccessLog, access_logger
 from sidecar.metrics import Metrics
-from sidecar.pipeline.headers import is_trusted_peer, request_id
+from sidecar.net import is_trusted_peer
+from sidecar.pipeline.context import DECISION, REQUEST_ID, SUBJECT, TRUSTED_PEER
+from sidecar.pipeline.headers import request_id
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-REQUEST_ID = web.RequestKey("request_id", str)
-TRUSTED_PEER = web.RequestKey("trusted_peer", bool)
-DECISION = web.RequestKey("decision", list[str])  # a one-slot box the handlers fill
-SUBJECT = web.RequestKey("subject", list[str])
 
 
 def error_body(error: str, req_id: str) -> str:
@@ -46,7 +43,7 @@ def make_context_middleware(
         trusted = trusted_peer(request.remote)
         req_id = request_id(request.headers, trusted=trusted)
         request[REQUEST_ID], request[TRUSTED_PEER] = req_id, trusted
-        request[DECISION], request[SUBJECT] = ["unknown"], [""]
+        request[DECISION], request[SUBJECT] = "unknown", ""
         # For the other lines of this request. aiohttp runs each request in a task of its
         # own, on a copy of the context: nothing bound here outlives the request, so there
         # is nothing to clear first (clear_contextvars walks the whole context: ~5 us).
@@ -58,7 +55,7 @@ def make_context_middleware(
             return response
         finally:
             duration = time.perf_counter() - started
-            decision = request[DECISION][0]
+            decision = request[DECISION]
             metrics.observe_request(decision, duration)
             log.info(
                 "request",
@@ -68,7 +65,7 @@ def make_context_middleware(
                 status=status,
                 decision=decision,
                 duration_ms=round(duration * 1000, 3),
-                sub=request[SUBJECT][0] or None,
+                sub=request[SUBJECT] or None,
             )
 
     return context_middleware
@@ -80,8 +77,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except SidecarError as error:
-        if request[DECISION][0] == "unknown":
-            request[DECISION][0] = error.error
+        if request[DECISION] == "unknown":
+            request[DECISION] = error.error
         return error_response(error, request[REQUEST_ID])
 
 

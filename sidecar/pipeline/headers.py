@@ -8,14 +8,12 @@ sidecar did not write.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 from multidict import CIMultiDict
 
-from sidecar.config.settings import IPNetwork
 from sidecar.tokens.identity import Identity
 
 # Every header the sidecar injects, and the identity headers of other systems: Kong's auth
@@ -108,19 +106,6 @@ def _strip_cookie(headers: CIMultiDict[str], cookie_name: str) -> None:
         remaining = ";".join(kept).lstrip()
         if remaining:
             headers.add("Cookie", remaining)
-
-
-def is_trusted_peer(peer: str | None, trusted: Sequence[IPNetwork]) -> bool:
-    """Whether the TCP peer address is inside one of `trusted_proxies`."""
-    if not peer or not trusted:
-        return False
-    try:
-        address = ipaddress.ip_address(peer.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in trusted)
 
 
 def forwarded_headers(

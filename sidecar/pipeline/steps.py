@@ -10,8 +10,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from sidecar.errors import BadRequest, Forbidden, NotFound, SidecarError
-from sidecar.http.proxy import UpstreamProxy
-from sidecar.pipeline.exchange import Exchange, refuse_unauthenticated
+from sidecar.pipeline.context import RequestContext, refuse_unauthenticated
 from sidecar.pipeline.headers import IdentityHeaders, forwarded_headers, strip_untrusted
 from sidecar.pipeline.policy import Policy
 from sidecar.pipeline.routes import RouteTable, upstream_path
@@ -19,6 +18,7 @@ from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.id_tokens import TokenValidator
 from sidecar.tokens.identity import Identity, IdentityMemo
 from sidecar.tokens.trusted_issuers import ExchangedTokenValidator
+from sidecar.upstream.proxy import UpstreamProxy
 
 _BEARER = "bearer "
 
@@ -47,15 +47,15 @@ class ResolveProxied:
     def __init__(self, routes: RouteTable) -> None:
         self._routes = routes
 
-    async def __call__(self, exchange: Exchange) -> None:
-        request = exchange.request
-        exchange.method = request.method
-        exchange.uri = request.raw_path
-        exchange.path = self._routes.normalize(request.raw_path)
+    async def __call__(self, ctx: RequestContext) -> None:
+        request = ctx.request
+        ctx.method = request.method
+        ctx.uri = request.raw_path
+        ctx.path = self._routes.normalize(request.raw_path)
         host = request.headers.get("Host")
-        if exchange.trusted_peer:
+        if ctx.trusted_peer:
             host = request.headers.get("X-Forwarded-Host") or host
-        _resolve(exchange, self._routes, host)
+        _resolve(ctx, self._routes, host)
 
 
 class ResolveForwarded:
@@ -69,23 +69,23 @@ class ResolveForwarded:
     def __init__(self, routes: RouteTable) -> None:
         self._routes = routes
 
-    async def __call__(self, exchange: Exchange) -> None:
-        headers = exchange.request.headers
+    async def __call__(self, ctx: RequestContext) -> None:
+        headers = ctx.request.headers
         method, uri, host = "GET", "/", headers.get("Host")
-        if exchange.trusted_peer:
+        if ctx.trusted_peer:
             method = headers.get("X-Forwarded-Method", method).upper()
             uri = headers.get("X-Forwarded-Uri") or headers.get("X-Original-URI") or uri
             host = headers.get("X-Forwarded-Host") or host
-        exchange.method, exchange.uri = method, uri
-        exchange.path = self._routes.normalize(uri)
-        _resolve(exchange, self._routes, host)
+        ctx.method, ctx.uri = method, uri
+        ctx.path = self._routes.normalize(uri)
+        _resolve(ctx, self._routes, host)
 
 
-def _resolve(exchange: Exchange, routes: RouteTable, host: str | None) -> None:
+def _resolve(ctx: RequestContext, routes: RouteTable, host: str | None) -> None:
     try:
-        exchange.route, exchange.rule = routes.decide(host, exchange.path, exchange.method)
+        ctx.route, ctx.rule = routes.decide(host, ctx.path, ctx.method)
     except NotFound:
-        exchange.decision = "no_route"
+        ctx.decision = "no_route"
         raise
 
 
@@ -104,12 +104,12 @@ class Authenticate:
         self._exchanged = exchanged  # None: no `trusted_issuers`
         self._identities = IdentityMemo()
 
-    async def __call__(self, exchange: Exchange) -> None:
+    async def __call__(self, ctx: RequestContext) -> None:
         try:
-            exchange.identity = await self._identify(exchange.request)
+            ctx.identity = await self._identify(ctx.request)
         except SidecarError as error:
-            if exchange.rule is None or exchange.rule.access != "public":
-                exchange.auth_error = error
+            if ctx.rule is None or ctx.rule.access != "public":
+                ctx.auth_error = error
 
     async def _identify(self, request: web.Request) -> Identity | None:
         token = bearer_token(request)
@@ -134,23 +134,23 @@ class Authorize:
     def __init__(self, login_url: str | None) -> None:
         self._login_url = login_url  # None: never redirect (forward-auth answers 401)
 
-    async def __call__(self, exchange: Exchange) -> None:
-        rule = exchange.rule
+    async def __call__(self, ctx: RequestContext) -> None:
+        rule = ctx.rule
         assert rule is not None, "a Resolve step runs first"
         if rule.access == "public":
-            exchange.decision = "public"
+            ctx.decision = "public"
             return
-        if exchange.identity is None:
-            raise refuse_unauthenticated(exchange, self._login_url_for(exchange))
-        if not Policy.permits(rule, exchange.identity):
-            exchange.decision = "forbidden"
+        if ctx.identity is None:
+            raise refuse_unauthenticated(ctx, self._login_url_for(ctx))
+        if not Policy.permits(rule, ctx.identity):
+            ctx.decision = "forbidden"
             raise Forbidden()
-        exchange.decision = "allow"
+        ctx.decision = "allow"
 
-    def _login_url_for(self, exchange: Exchange) -> str | None:
+    def _login_url_for(self, ctx: RequestContext) -> str | None:
         if self._login_url is None:
             return None
-        return f"{self._login_url}?rd={quote(exchange.uri, safe='')}"
+        return f"{self._login_url}?rd={quote(ctx.uri, safe='')}"
 
 
 class RewriteHeaders:
@@ -162,8 +162,8 @@ class RewriteHeaders:
         self._forward_token = forward_token
         self._identity_headers = IdentityHeaders()
 
-    async def __call__(self, exchange: Exchange) -> None:
-        request = exchange.request
+    async def __call__(self, ctx: RequestContext) -> None:
+        request = ctx.request
         headers = CIMultiDict(request.headers)
         # The client's own Authorization never passes as is: with `forward_token` the upstream
         # gets only a token the sidecar verified (on a public path the client's may be anything).
@@ -173,17 +173,17 @@ class RewriteHeaders:
             peer=request.remote,
             scheme=request.scheme,
             host=request.headers.get("Host"),
-            trusted=exchange.trusted_peer,
+            trusted=ctx.trusted_peer,
         )
-        headers["X-Request-ID"] = exchange.request_id
-        identity = exchange.identity
+        headers["X-Request-ID"] = ctx.request_id
+        identity = ctx.identity
         if identity is not None:
-            assertion = self._signer.sign(identity, route=exchange.route)
-            exchange.identity_headers = self._identity_headers(identity, assertion)
-            headers.extend(exchange.identity_headers)
+            assertion = self._signer.sign(identity, route=ctx.route)
+            ctx.identity_headers = self._identity_headers(identity, assertion)
+            headers.extend(ctx.identity_headers)
             if self._forward_token and identity.id_token:
                 headers["Authorization"] = f"Bearer {identity.id_token}"
-        exchange.upstream_headers = headers
+        ctx.upstream_headers = headers
 
 
 class InjectIdentity:
@@ -197,13 +197,13 @@ class InjectIdentity:
         self._forward_token = forward_token
         self._identity_headers = IdentityHeaders()
 
-    async def __call__(self, exchange: Exchange) -> None:
-        identity = exchange.identity
+    async def __call__(self, ctx: RequestContext) -> None:
+        identity = ctx.identity
         if identity is not None:
-            assertion = self._signer.sign(identity, route=exchange.route)
-            exchange.identity_headers = self._identity_headers(identity, assertion)
+            assertion = self._signer.sign(identity, route=ctx.route)
+            ctx.identity_headers = self._identity_headers(identity, assertion)
             if self._forward_token and identity.id_token:
-                exchange.identity_headers.append(("Authorization", f"Bearer {identity.id_token}"))
+                ctx.identity_headers.append(("Authorization", f"Bearer {identity.id_token}"))
 
 
 class ProxyToUpstream:
@@ -215,23 +215,23 @@ class ProxyToUpstream:
     def __init__(self, proxies: Mapping[str, UpstreamProxy]) -> None:
         self._proxies = proxies  # by route name; a route without upstream has none
 
-    async def __call__(self, exchange: Exchange) -> None:
-        route = exchange.route
+    async def __call__(self, ctx: RequestContext) -> None:
+        route = ctx.route
         assert route is not None, "a Resolve step runs first"
         proxy = self._proxies.get(route.name)
         if proxy is None:  # a forward-auth-only route: nothing to proxy to
-            exchange.decision = "no_upstream"
+            ctx.decision = "no_upstream"
             raise NotFound()
-        exchange.response = await proxy.forward(
-            exchange.request, exchange.upstream_headers, upstream_path(route, exchange.path)
+        ctx.response = await proxy.forward(
+            ctx.request, ctx.upstream_headers, upstream_path(route, ctx.path)
         )
 
 
 class AnswerVerify:
     """Forward-auth answer: 200 with the identity headers (401/403 were raised before)."""
 
-    async def __call__(self, exchange: Exchange) -> None:
+    async def __call__(self, ctx: RequestContext) -> None:
         response = web.Response(status=200, content_type="application/json", text='{"ok":true}')
-        for name, value in exchange.identity_headers:
+        for name, value in ctx.identity_headers:
             response.headers.add(name, value)
-        exchange.response = response
+        ctx.response = response

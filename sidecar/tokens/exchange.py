@@ -1,4 +1,5 @@
-"""`POST /.auth/token`: RFC 8693 token exchange for service-to-service calls.
+"""RFC 8693 token exchange for service-to-service calls: the request and the issued token
+(the endpoint, `POST /.auth/token`, is `auth/token.py`).
 
 CONTRACT "Service to service". The app behind this sidecar (service A) holds the user's
 `X-Auth-Assertion`; to call service B on the user's behalf it exchanges it here for a token
@@ -31,26 +32,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 import structlog
-from aiohttp import web
 
 from sidecar.config.model import TokenExchangeSettings
-from sidecar.errors import ExchangePeerRefused, InvalidToken, TokenExchangeRefused
-from sidecar.http.forms import read_bounded_body
-from sidecar.pipeline.headers import is_trusted_peer
+from sidecar.config.settings import IPNetwork
+from sidecar.errors import InvalidToken, TokenExchangeRefused
 from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.assertion_verify import EXCHANGED_TOKEN_TYP, OwnAssertionVerifier
+from sidecar.tokens.identity import MAX_ACT_DEPTH
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
-FORM_TYPE = "application/x-www-form-urlencoded"
-MAX_FORM_BYTES = 16 * 1024  # a subject token is at most 8 KiB
-MAX_FORM_FIELDS = 20
-MAX_ACT_DEPTH = 8  # A calls B calls C ...: a loop between services ends here
 _IDENTITY_CLAIMS = ("email", "groups", "name")
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 section 5.1
 
 log = structlog.get_logger(__name__)
 
@@ -107,24 +101,6 @@ def _single(form: Mapping[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-async def read_form(request: web.Request) -> dict[str, list[str]]:
-    """The urlencoded body, bounded (the app streams bodies, so nothing bounds them for us)."""
-    if request.content_type != FORM_TYPE:
-        raise TokenExchangeRefused("invalid_request")
-    body = await read_bounded_body(request, MAX_FORM_BYTES)
-    if body is None:
-        raise TokenExchangeRefused("invalid_request")
-    try:
-        return parse_qs(
-            body.decode("ascii"),
-            keep_blank_values=True,
-            errors="strict",
-            max_num_fields=MAX_FORM_FIELDS,
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise TokenExchangeRefused("invalid_request") from exc
-
-
 class TokenExchanger:
     def __init__(
         self,
@@ -140,21 +116,12 @@ class TokenExchanger:
         self._public_url = public_url
         self._signer = signer
         self._verifier = OwnAssertionVerifier(signer, issuer=public_url, clock=clock)
-        self._on_result = on_result
+        self.report = on_result  # counts every outcome of the endpoint by result
         self._clock = clock
 
-    async def answer(self, request: web.Request) -> tuple[web.Response, str]:
-        """The whole endpoint: peer, form, exchange; every outcome counted by result. Returns
-        the response and the subject's `sub`, for the request's log line."""
-        try:
-            if not is_trusted_peer(request.remote, self._settings.allowed_peers):
-                raise ExchangePeerRefused()
-            issued = self.exchange(parse_request(await read_form(request)))
-        except (TokenExchangeRefused, ExchangePeerRefused) as refused:
-            self._on_result(refused.error)
-            raise
-        self._on_result("ok")
-        return web.json_response(issued.body(), headers=_NO_STORE), issued.claims["sub"]
+    @property
+    def allowed_peers(self) -> tuple[IPNetwork, ...]:
+        return tuple(self._settings.allowed_peers)
 
     def exchange(self, wanted: ExchangeRequest) -> Issued:
         """The token for a parsed request, or `TokenExchangeRefused`."""

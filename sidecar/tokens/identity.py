@@ -11,6 +11,9 @@ from typing import Any, Literal
 IdentitySource = Literal["bearer", "session", "exchanged"]
 
 
+MAX_ACT_DEPTH = 8  # A calls B calls C ...: a loop between services ends here (RFC 8693 4.1)
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who the caller is, after verification. Built only from a validated id token."""

@@ -41,7 +41,6 @@ from sidecar.config.model import TrustedIssuer
 from sidecar.errors import InvalidToken, ProviderUnavailable, TrustedIssuerUnavailable
 from sidecar.oidc.jwks import JwksCache, SigningKey
 from sidecar.tokens.assertion_verify import EXCHANGED_TOKEN_TYP
-from sidecar.tokens.exchange import MAX_ACT_DEPTH
 from sidecar.tokens.id_tokens import (
     MAX_TOKEN_BYTES,
     VerifiedTokenCache,
@@ -51,7 +50,7 @@ from sidecar.tokens.id_tokens import (
     compact_jws_header,
     is_compact_jws,
 )
-from sidecar.tokens.identity import Identity
+from sidecar.tokens.identity import MAX_ACT_DEPTH, Identity
 
 ALGORITHM = "ES256"
 

@@ -15,7 +15,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from yarl import URL
 
 from sidecar.errors import SidecarError
-from sidecar.pipeline.exchange import Exchange, Pipeline, Step
+from sidecar.pipeline.context import Pipeline, RequestContext, Step
 from sidecar.pipeline.steps import ProxyToUpstream
 from sidecar.tracing import attributes as attr
 from sidecar.tracing.server_span import CATCH_ALL, SERVER_SPAN
@@ -47,37 +47,37 @@ class PhaseStep:
         self._step = step
         self._phase = phase
 
-    async def __call__(self, exchange: Exchange) -> None:
+    async def __call__(self, ctx: RequestContext) -> None:
         try:
-            await self._step(exchange)
+            await self._step(ctx)
         except SidecarError:
-            self._decided(exchange)
+            self._decided(ctx)
             raise
-        if exchange.response is not None:
-            self._decided(exchange)
+        if ctx.response is not None:
+            self._decided(ctx)
 
-    def _decided(self, exchange: Exchange) -> None:
-        span = exchange.request.get(SERVER_SPAN)
+    def _decided(self, ctx: RequestContext) -> None:
+        span = ctx.request.get(SERVER_SPAN)
         if span is None:
             return
         span.set_attribute(attr.PHASE, self._phase)
-        rule = exchange.rule
-        route = route_of(exchange)[0]
+        rule = ctx.rule
+        route = route_of(ctx)[0]
         if route is not None:
             span.set_attribute(attr.ROUTE, route)
         if rule is not None:
             span.set_attribute(attr.POLICY_RULE, rule.path)
-        if _is_catch_all(exchange.request):  # proxy mode: the request's own path was judged
-            span.set_attribute(attr.URL_PATH, exchange.path)
+        if _is_catch_all(ctx.request):  # proxy mode: the request's own path was judged
+            span.set_attribute(attr.URL_PATH, ctx.path)
             if rule is not None:  # the matched prefix: as low in cardinality as a template
                 span.set_attribute(attr.HTTP_ROUTE, rule.path)
-                span.update_name(f"{attr.http_method(exchange.method)} {rule.path}")
+                span.update_name(f"{attr.http_method(ctx.method)} {rule.path}")
 
 
-def route_of(exchange: Exchange) -> tuple[str | None, str | None]:
-    """(name, upstream URL) of the route the exchange was resolved to: the route table's pick
-    (`exchange.route`, None before or without a match)."""
-    route = exchange.route
+def route_of(ctx: RequestContext) -> tuple[str | None, str | None]:
+    """(name, upstream URL) of the route the ctx was resolved to: the route table's pick
+    (`ctx.route`, None before or without a match)."""
+    route = ctx.route
     if route is None:
         return None, None
     return route.name, route.upstream
@@ -107,30 +107,30 @@ class UpstreamSpan:
         self._tracing = tracing
         self._upstream = upstream  # the single upstream; a route table names each its own
 
-    async def __call__(self, exchange: Exchange) -> None:
-        method = attr.http_method(exchange.method)
-        upstream = route_of(exchange)[1] or self._upstream
+    async def __call__(self, ctx: RequestContext) -> None:
+        method = attr.http_method(ctx.method)
+        upstream = route_of(ctx)[1] or self._upstream
         host, port = server_of(upstream) if upstream else ("", 0)
         with self._tracing.tracer.start_as_current_span(
             f"upstream {method}",
             kind=SpanKind.CLIENT,
             attributes={
                 attr.HTTP_METHOD: method,
-                attr.URL_PATH: exchange.path,
+                attr.URL_PATH: ctx.path,
                 attr.SERVER_ADDRESS: host,
                 attr.SERVER_PORT: port,
             },
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            self._propagate(exchange.upstream_headers, span)
+            self._propagate(ctx.upstream_headers, span)
             try:
-                await self._step(exchange)
+                await self._step(ctx)
             except SidecarError as error:
                 _failed(span, type(error).__name__)
                 raise
-            if exchange.response is not None:
-                status = exchange.response.status
+            if ctx.response is not None:
+                status = ctx.response.status
                 span.set_attribute(attr.HTTP_STATUS, status)
                 if status >= 400:  # HTTP semconv: a client span is an error for 4xx and 5xx
                     _failed(span, str(status))

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
-from sidecar.http.middleware import DECISION, REQUEST_ID
+from sidecar.pipeline.context import DECISION, REQUEST_ID
 from sidecar.tracing import attributes as attr
 from sidecar.tracing.tracer import TRACING
 
@@ -61,7 +61,7 @@ def _finish(span: Span, request: web.Request, status: int) -> None:
     if REQUEST_ID in request:
         span.set_attribute(attr.REQUEST_ID, request[REQUEST_ID])
     if DECISION in request:
-        span.set_attribute(attr.DECISION, request[DECISION][0])
+        span.set_attribute(attr.DECISION, request[DECISION])
     if status >= 500:  # HTTP semconv: a server span is an error for 5xx only
         span.set_attribute(attr.ERROR_TYPE, str(status))
         span.set_status(StatusCode.ERROR)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from sidecar.config.settings import IPNetwork
-from sidecar.pipeline.headers import is_trusted_peer
+from sidecar.net import is_trusted_peer
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context

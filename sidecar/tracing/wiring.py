@@ -21,7 +21,8 @@ from aiohttp import web
 from yarl import URL
 
 from sidecar.config.settings import ConfigError
-from sidecar.keys import PROVIDER, PROXY_PIPELINE, SETTINGS, VERIFY_PIPELINE
+from sidecar.keys import PROVIDER, SETTINGS
+from sidecar.pipeline.entry import PROXY_PIPELINE, VERIFY_PIPELINE
 from sidecar.sessions.store import SessionStore
 from sidecar.tracing.tracer import TRACING
 

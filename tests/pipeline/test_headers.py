@@ -9,12 +9,12 @@ from urllib.parse import unquote
 import pytest
 from multidict import CIMultiDict
 
+from sidecar.net import is_trusted_peer
 from sidecar.pipeline.headers import (
     SPOOFABLE_HEADERS,
     IdentityHeaders,
     forwarded_headers,
     identity_headers,
-    is_trusted_peer,
     request_id,
     strip_untrusted,
 )

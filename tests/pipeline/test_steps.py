@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sidecar.pipeline.exchange import Exchange
+from sidecar.pipeline.context import RequestContext
 from sidecar.pipeline.steps import InjectIdentity, RewriteHeaders
 from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.identity import Identity
@@ -21,28 +21,28 @@ def _signer() -> AssertionSigner:
     return AssertionSigner([key], issuer="https://me.example", audience="app", ttl_s=60)
 
 
-def _exchange(id_token: str) -> Exchange:
+def _context(id_token: str) -> RequestContext:
     request = make_mocked_request("GET", "/x", headers={"Authorization": "Bearer client-own"})
     identity = Identity(
         sub="u1", expires_at=int(time.time()) + 60, source="session", id_token=id_token
     )
-    return Exchange(request=request, request_id="r1", trusted_peer=False, identity=identity)
+    return RequestContext(request=request, request_id="r1", trusted_peer=False, identity=identity)
 
 
 @pytest.mark.parametrize(
     ("id_token", "expected"), [("tok.en.sig", "Bearer tok.en.sig"), ("", None)]
 )
 async def test_proxy_forwards_only_a_nonempty_verified_token(id_token, expected):
-    exchange = _exchange(id_token)
-    await RewriteHeaders(_signer(), COOKIE, forward_token=True)(exchange)
-    assert exchange.upstream_headers.get("Authorization") == expected  # never "Bearer "
-    assert exchange.upstream_headers["X-Auth-Subject"] == "u1"
+    ctx = _context(id_token)
+    await RewriteHeaders(_signer(), COOKIE, forward_token=True)(ctx)
+    assert ctx.upstream_headers.get("Authorization") == expected  # never "Bearer "
+    assert ctx.upstream_headers["X-Auth-Subject"] == "u1"
 
 
 @pytest.mark.parametrize(
     ("id_token", "expected"), [("tok.en.sig", "Bearer tok.en.sig"), ("", None)]
 )
 async def test_forward_auth_answers_only_a_nonempty_verified_token(id_token, expected):
-    exchange = _exchange(id_token)
-    await InjectIdentity(_signer(), forward_token=True)(exchange)
-    assert dict(exchange.identity_headers).get("Authorization") == expected
+    ctx = _context(id_token)
+    await InjectIdentity(_signer(), forward_token=True)(ctx)
+    assert dict(ctx.identity_headers).get("Authorization") == expected

@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 import jwt
 
+from tests.auth.test_login_flow import COOKIE, call, upstream_headers
 from tests.fixtures.provider import OidcProvider
-from tests.sessions.test_login_flow import COOKIE, call, upstream_headers
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 DELETE = object()

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.ticket import Sealer, Ticket
 from sidecar.sessions.vault import SEEN, SESSION
-from tests.sessions.test_login_flow import ADMIN, begin_login, browser, call, callback
+from tests.auth.test_login_flow import ADMIN, begin_login, browser, call, callback
 
 # A database of its own: other suites share this server, and every key here is the sidecar's.
 DB = 11

@@ -26,9 +26,9 @@ import redis
 
 from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import SESSION
+from tests.auth.test_login_flow import browser, call, login
 from tests.fixtures.redis_process import RedisServer, wait_until
 from tests.fixtures.sidecar import new_secret
-from tests.sessions.test_login_flow import browser, call, login
 from tests.sessions.test_store_suite import replica_of
 
 FILLER_CHUNKS, FILLER_CHUNK = 8, b"x" * (4 * 1024 * 1024)  # 32 MiB: beyond socket buffers

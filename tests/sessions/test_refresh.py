@@ -13,7 +13,7 @@ import time
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.sessions.test_login_flow import browser, call, login
+from tests.auth.test_login_flow import browser, call, login
 
 USER = "user@example.com"
 FORCE_REFRESH = {"session": {"refresh_margin_s": 3600}}

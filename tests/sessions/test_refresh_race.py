@@ -12,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
+from tests.auth.test_login_flow import COOKIE, browser, call, login
 from tests.fixtures.ports import free_port
 from tests.fixtures.sidecar import base_config, merge, new_secret
-from tests.sessions.test_login_flow import COOKIE, browser, call, login
 from tests.sessions.test_refresh import refresh_metric, refreshes
 
 PROCESSES = 3

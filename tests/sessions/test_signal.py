@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from tests.auth.test_login_flow import ADMIN, browser, call, login
 from tests.fixtures.redis_process import RedisServer
 from tests.fixtures.sidecar import new_secret
 from tests.sessions.signout import RelayedSocket, logout_token, post_logout_token, session_claims
-from tests.sessions.test_login_flow import ADMIN, browser, call, login
 
 TOPOLOGIES = ["standalone", "sentinel", "cluster"]
 CACHE_S = 30  # far longer than any test: only the signal can drop a copy in time

@@ -12,10 +12,10 @@ import pytest
 from sidecar.sessions import redis_connect
 from sidecar.sessions.events import CHANNEL, SessionEvent
 from sidecar.sessions.factory import build_events
+from tests.auth.test_login_flow import browser, login
 from tests.fixtures.redis_process import RedisProcesses, RedisServer
 from tests.fixtures.redis_topologies import SentinelSet, start_sentinel_set
 from tests.sessions.signout import RelayedSocket
-from tests.sessions.test_login_flow import browser, login
 from tests.sessions.test_signal import closes_after, logout, replicas, wait_subscribed
 from tests.sessions.test_store_suite import new_key, redis_store
 

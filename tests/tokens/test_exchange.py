@@ -22,12 +22,11 @@ from sidecar.tokens.assertion_verify import EXCHANGED_TOKEN_TYP, OwnAssertionVer
 from sidecar.tokens.exchange import (
     GRANT_TYPE,
     JWT_TOKEN_TYPE,
-    MAX_ACT_DEPTH,
     ExchangeRequest,
     TokenExchanger,
     parse_request,
 )
-from sidecar.tokens.identity import Identity
+from sidecar.tokens.identity import MAX_ACT_DEPTH, Identity
 
 A = "https://a.example.com"
 B = "https://b.example.com"

@@ -11,7 +11,7 @@ from typing import Any
 
 from sidecar.http.middleware import error_middleware
 from sidecar.keys import PROXY_PIPELINE, STORE, VERIFY_PIPELINE
-from sidecar.pipeline.exchange import Pipeline
+from sidecar.pipeline.context import Pipeline
 from sidecar.pipeline.steps import ProxyToUpstream
 from sidecar.sessions.memory import MemoryStore
 from sidecar.tracing.tracer import TRACING

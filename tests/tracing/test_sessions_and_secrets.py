@@ -7,8 +7,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.auth.test_login_flow import COOKIE, begin_login, browser, callback
 from tests.fixtures.sidecar import new_secret
-from tests.sessions.test_login_flow import COOKIE, begin_login, browser, callback
 from tests.tracing.otlp_receiver import ReceivedSpan
 from tests.tracing.spans import children, get, one, server_trace
 

@@ -6,7 +6,7 @@ chunk, with aiohttp's flow control giving backpressure both ways (server-sent ev
 polls get their headers at once). A body with a declared length of at most `BUFFER_LIMIT` is
 read whole first, so that its headers and body leave in one write (one send per hop instead
 of two or three: each send is a system call and a wake-up of the peer). Websocket upgrades
-are relayed by `sidecar.http.websocket`.
+are relayed by `sidecar.upstream.websocket`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from sidecar.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
-from sidecar.http import websocket as proxy_ws
-from sidecar.http.upstream_client import UpstreamConnections, UpstreamResponse
+from sidecar.upstream import websocket as proxy_ws
+from sidecar.upstream.pool import UpstreamConnections, UpstreamResponse
 
 # Headers aiohttp's client would otherwise invent: a proxy forwards what the client sent.
 # Accept-Encoding above all: the body is relayed undecoded, so the upstream must only compress

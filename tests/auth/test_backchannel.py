@@ -17,8 +17,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.app.test_admin import samples
+from tests.auth.test_login_flow import browser, call, login
 from tests.fixtures.ports import refused_port
+from tests.http.test_admin import samples
 from tests.security.rawhttp import READ_IDLE_S, parse_responses, request_bytes
 from tests.sessions.signout import (
     BACKCHANNEL_EVENT,
@@ -28,7 +29,6 @@ from tests.sessions.signout import (
     provider_signing_key,
     session_claims,
 )
-from tests.sessions.test_login_flow import browser, call, login
 
 FORWARD_TOKEN = {"headers": {"forward_token": True}}
 

@@ -14,9 +14,9 @@ import jwt
 import pytest
 
 from sidecar.auth.logout import origin_of
+from tests.auth.test_login_flow import ADMIN, browser, call, login
 from tests.sessions.conftest import oidc_of
 from tests.sessions.signout import RelayedSocket
-from tests.sessions.test_login_flow import ADMIN, browser, call, login
 
 OP_FORM_XSRF = re.compile(r'name="xsrf" value="([^"]+)"')
 

@@ -2,11 +2,14 @@
 
     resolve -> authenticate -> authorize -> rewrite headers -> proxy | answer verify
 
-Each step reads and writes one `Exchange`; a step ends the request by setting
-`exchange.response` or by raising a `SidecarError` (mapped to a response by the error
+Each step reads and writes one `RequestContext`; a step ends the request by setting
+`ctx.response` or by raising a `SidecarError` (mapped to a response by the error
 middleware). Logging and metrics are the last phase, done by the middleware around it all so
 that refused requests are logged too. A new step slots into the list in `app.py` without
 touching the others.
+
+The request keys are what the server side (`http/middleware.py`: the request id, the log
+line) and the request's handlers share about one request.
 """
 
 from __future__ import annotations
@@ -21,9 +24,14 @@ from sidecar.config.settings import PolicyRule, Route
 from sidecar.errors import InvalidToken, LoginRequired, SidecarError, Unauthenticated
 from sidecar.tokens.identity import Identity
 
+REQUEST_ID = web.RequestKey("request_id", str)
+TRUSTED_PEER = web.RequestKey("trusted_peer", bool)
+DECISION = web.RequestKey("decision", str)  # what the handler decided, for the log line
+SUBJECT = web.RequestKey("subject", str)  # the authenticated `sub`, or ""
+
 
 @dataclass(slots=True)
-class Exchange:
+class RequestContext:
     """Everything the steps learn about one request."""
 
     request: web.Request
@@ -48,30 +56,30 @@ class Exchange:
         return self.method in ("GET", "HEAD") and "text/html" in accept
 
 
-Step = Callable[[Exchange], Awaitable[None]]
+Step = Callable[[RequestContext], Awaitable[None]]
 
 
 class Pipeline:
     def __init__(self, steps: Sequence[Step]) -> None:
         self.steps = tuple(steps)
 
-    async def run(self, exchange: Exchange) -> web.StreamResponse:
+    async def run(self, ctx: RequestContext) -> web.StreamResponse:
         for step in self.steps:
-            await step(exchange)
-            if exchange.response is not None:
-                return exchange.response
+            await step(ctx)
+            if ctx.response is not None:
+                return ctx.response
         raise RuntimeError("pipeline ended without a response")  # a wiring bug, not input
 
 
-def refuse_unauthenticated(exchange: Exchange, login_url: str | None) -> SidecarError:
+def refuse_unauthenticated(ctx: RequestContext, login_url: str | None) -> SidecarError:
     """The error for a protected path without a valid credential (CONTRACT "Status codes")."""
-    if exchange.auth_error is not None and not isinstance(exchange.auth_error, Unauthenticated):
-        return exchange.auth_error  # an outage: 503, never a login loop
-    if login_url is not None and exchange.is_browser:
-        exchange.decision = "login_redirect"
+    if ctx.auth_error is not None and not isinstance(ctx.auth_error, Unauthenticated):
+        return ctx.auth_error  # an outage: 503, never a login loop
+    if login_url is not None and ctx.is_browser:
+        ctx.decision = "login_redirect"
         return LoginRequired(login_url)
-    if isinstance(exchange.auth_error, InvalidToken):
-        exchange.decision = "invalid_token"
-        return exchange.auth_error
-    exchange.decision = "unauthenticated"
-    return exchange.auth_error or Unauthenticated()
+    if isinstance(ctx.auth_error, InvalidToken):
+        ctx.decision = "invalid_token"
+        return ctx.auth_error
+    ctx.decision = "unauthenticated"
+    return ctx.auth_error or Unauthenticated()

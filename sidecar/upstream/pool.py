@@ -11,7 +11,7 @@ So this module keeps aiohttp's own pieces and drops the rest: the connection pro
 bookkeeping), header serialization (`StreamWriter`, which refuses CR or LF in a field), and
 aiohttp's retry rule. It serves requests whose body is already in memory (none, or a small
 one of declared length); bodies to stream and websocket upgrades still go through
-`ClientSession` (`sidecar.http.proxy`).
+`ClientSession` (`sidecar.upstream.proxy`).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class UpstreamConnections:
     """Keep-alive connections to one upstream origin, at most `limit` in use at once.
 
     Errors are aiohttp's own (connection, payload, `TimeoutError` for the connect and read
-    timeouts), so `sidecar.http.proxy.upstream_errors` maps both clients the same way.
+    timeouts), so `sidecar.upstream.proxy.upstream_errors` maps both clients the same way.
     """
 
     def __init__(

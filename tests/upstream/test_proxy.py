@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from sidecar.errors import SidecarError
-from sidecar.http.proxy import UpstreamProxy, create_upstream_session
+from sidecar.upstream.proxy import UpstreamProxy, create_upstream_session
 from tests.fixtures.upstream import EchoUpstream, download_sha256
 
 MB = 1024 * 1024

@@ -1,0 +1,1 @@
+"""The upstream side: the pooled client, the proxy, the websocket relay."""
