@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.http.middleware import error_middleware
-from sidecar.keys import PROXY_PIPELINE, STORE, VERIFY_PIPELINE
+from sidecar.keys import STORE
 from sidecar.pipeline.context import Pipeline
+from sidecar.pipeline.entry import PROXY_PIPELINE, VERIFY_PIPELINE
 from sidecar.pipeline.steps import ProxyToUpstream
 from sidecar.sessions.memory import MemoryStore
 from sidecar.tracing.tracer import TRACING
