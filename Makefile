@@ -47,6 +47,7 @@ lint: deps
 	$(BIN)/ruff check sidecar tests bench scripts clients
 	$(BIN)/ruff format --check sidecar tests bench scripts clients
 	$(BIN)/mypy
+	$(BIN)/python -m scripts.layers
 
 test: deps lint
 	bash scripts/run-pytest.sh
