@@ -40,28 +40,40 @@ def drop_secrets(
 
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    """Process-wide logging configuration: called once, by the server at start-up."""
+    """Process-wide logging configuration: called once, by the server at start-up.
+
+    One format on one stream: the sidecar's own events and the records of the libraries it
+    uses (aiohttp, redis-py, OpenTelemetry; warning and above) are rendered by the same
+    processors (structlog's `ProcessorFormatter`), as JSON lines on stdout."""
     numeric = logging.getLevelNamesMapping()[level.upper()]
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        drop_secrets,
+        structlog.processors.format_exc_info,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            drop_secrets,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
-    # Library loggers (aiohttp, redis) go to stderr at warning level and above.
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+    handler = logging.StreamHandler(_CurrentStdout())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.WARNING))
 
 
 class AccessLog(Protocol):
@@ -92,11 +104,15 @@ class _AccessRenderer:
 
 
 def _one_shot_encoder() -> Callable[[Any], str]:
+    """`json.dumps` for the access line. CPython's C encoder (`c_make_encoder`) is not public
+    API: when this Python has it, it is built once with the arguments
+    `JSONEncoder.iterencode(o, _one_shot=True)` passes for the defaults (the same call
+    `json.dumps` makes, so a Python that changed it breaks `json` too); else the public
+    `JSONEncoder.encode`."""
     encoder = json.JSONEncoder()
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # a Python without the C accelerator
         return encoder.encode
-    # The arguments `JSONEncoder.iterencode(o, _one_shot=True)` passes for the defaults.
     c_encoder = make(
         None,
         encoder.default,

@@ -6,12 +6,13 @@ import asyncio
 import datetime
 import io
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
 import structlog
 
-from sidecar.logging import access_logger, configure_logging
+from sidecar.logging import _one_shot_encoder, access_logger, configure_logging
 
 FIELDS = {
     "request_id": "0f" * 16,
@@ -34,10 +35,40 @@ def _timestamp(value: str) -> datetime.datetime:
 def restored_structlog() -> Iterator[None]:
     """configure_logging is process-wide: put the previous configuration back afterwards."""
     saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     try:
         yield
     finally:
         structlog.configure(**saved)
+        root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.usefixtures("restored_structlog")
+def test_library_records_are_json_lines_on_the_same_stream(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("info", "json")
+    logging.getLogger("aiohttp.server").error("Error handling request %s", "x", exc_info=False)
+    logging.getLogger("redis.cluster").info("below warning: not written")
+    structlog.get_logger("sidecar").warning("own_event", token="abc")
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    library, own = (json.loads(line) for line in captured.out.splitlines())
+    assert library["event"] == "Error handling request x"
+    assert library["level"] == "error"
+    assert library["logger"] == "aiohttp.server"
+    _timestamp(library["timestamp"])
+    assert own["event"] == "own_event"
+    assert own["token"] == "[redacted]"
+
+
+def test_the_access_encoder_falls_back_to_the_public_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = json.dumps(FIELDS)
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)  # a Python without it
+    fallback = _one_shot_encoder()
+    assert getattr(fallback, "__self__", None).__class__ is json.JSONEncoder
+    assert fallback(FIELDS) == expected
 
 
 @pytest.mark.usefixtures("restored_structlog")
