@@ -154,7 +154,7 @@ def _session_store(given: SessionStore | None):  # type: ignore[no-untyped-def]
         store = given if given is not None else build_store(settings)
         # The signal rides on the store's own connection settings (pub/sub is not a traced
         # store call); everything else reaches the store through the tracing decorator.
-        events = build_events(store, settings.store_timeout_s, metrics.session_store_errors.inc)
+        events = build_events(store, settings.store_timeout_s, metrics.signal_publish_failed)
         app[EVENTS] = events
         app[STORE] = traced_store(app, store)
         try:

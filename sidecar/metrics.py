@@ -65,12 +65,23 @@ class Metrics:
             "within session.replica_wait_ms",
             registry=self.registry,
         )
+        self.session_signal_publish_failures = Counter(
+            "sidecar_session_signal_publish_failures",
+            "Session signal events (logout, refresh) that could not be published, even after "
+            "one retry on a freshly asked-for master",
+            registry=self.registry,
+        )
         self.logout = Counter(
             "sidecar_logout",
             "Sessions ended by a logout, by kind (local, backchannel)",
             ["kind"],
             registry=self.registry,
         )
+
+    def signal_publish_failed(self) -> None:
+        """A PUBLISH that failed twice: a store error, and the signal's own count."""
+        self.session_store_errors.inc()
+        self.session_signal_publish_failures.inc()
 
     def observe_request(self, decision: str, duration_s: float) -> None:
         # The child per decision, looked up once: `labels()` validates and locks on every

@@ -41,6 +41,7 @@ DEAD_AFTER_S = 0.8  # ...and call it down when no answer came for this long
 RECONNECT_AFTER_S = 1.5  # ...and start over on a new connection after this long
 RECONNECT_S = (0.1, 0.25, 0.5, 1.0)
 FOLLOW_CHECK_S = 1.0
+PUBLISH_ATTEMPTS = 2  # the first, and one retry after asking for the master again
 
 _FAILURES: tuple[type[BaseException], ...] = (*OUTAGES, TimeoutError)
 
@@ -158,17 +159,24 @@ class RedisEvents(_Hub):
         return self._up and time.monotonic() - self._last_pong < DEAD_AFTER_S
 
     async def publish(self, event: SessionEvent) -> None:
+        """Deliver here, then PUBLISH for the other replicas; a failed PUBLISH is tried once
+        more after asking for the master again (a failover may just have moved it). The
+        store write that ended the session already happened, and replicas whose own
+        subscription is down re-check the store anyway; but a replica whose subscription
+        stayed up would never hear of it, so a second failure is counted and logged as an
+        error (`sidecar_session_signal_publish_failures_total`)."""
         self._deliver(event)
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                if self._find_master is not None:
-                    await self._find_master()
-                await self._publisher.publish(CHANNEL, event.encode())
-        except _FAILURES:
-            # The store write that ended the session already happened; replicas whose own
-            # subscription is down are re-checking the store anyway.
-            self._on_publish_error()
-            log.warning("session_signal_publish_failed", kind=event.kind)
+        for attempt in range(PUBLISH_ATTEMPTS):
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    if self._find_master is not None:
+                        await self._find_master()
+                    await self._publisher.publish(CHANNEL, event.encode())
+                return
+            except _FAILURES:
+                log.warning("session_signal_publish_retry", kind=event.kind, attempt=attempt + 1)
+        self._on_publish_error()
+        log.error("session_signal_publish_failed", kind=event.kind)
 
     async def run(self) -> None:
         failures = 0
