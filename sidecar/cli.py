@@ -18,6 +18,7 @@ import yaml
 
 from sidecar.config.routes import shorthand_route
 from sidecar.config.settings import ConfigError, PolicyRule, Route, Settings, load_settings
+from sidecar.tracing.extra import check_installed
 
 EXIT_CONFIG = 2
 REDACTED = "<redacted>"
@@ -36,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
+        try:
+            _check_installed(settings)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return EXIT_CONFIG
         sys.stdout.write(yaml.safe_dump(effective_document(settings), sort_keys=False))
         return 0
     # Imported only now: nothing of the server is loaded, let alone bound, on a bad config.
@@ -46,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _check_installed(settings: Settings) -> None:
+    """What serving would refuse before binding, for `check-config` to refuse too."""
+    if settings.tracing.enabled:
+        check_installed()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,7 +12,6 @@ and the two hooks below wrap the provider client session and the store as they a
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import AsyncIterator
 
@@ -20,28 +19,11 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from sidecar.config.settings import ConfigError
 from sidecar.keys import PROVIDER, SETTINGS
 from sidecar.pipeline.entry import PROXY_PIPELINE, VERIFY_PIPELINE
 from sidecar.sessions.store import SessionStore
+from sidecar.tracing.extra import check_installed
 from sidecar.tracing.tracer import TRACING
-
-EXTRA_MODULES = ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
-MISSING_EXTRA = (
-    "tracing.enabled (SIDECAR_TRACING_ENABLED): OpenTelemetry is not installed; "
-    "install the `tracing` extra (pip install 'auth-sidecar[tracing]') or turn tracing off"
-)
-
-
-def check_installed() -> None:
-    """`ConfigError` naming the key when the `tracing` extra is missing."""
-    for module in EXTRA_MODULES:
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ImportError:  # a parent package is missing or broken
-            found = False
-        if not found:
-            raise ConfigError([MISSING_EXTRA])
 
 
 def instrument(app: web.Application) -> None:

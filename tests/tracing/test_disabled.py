@@ -118,6 +118,22 @@ def test_without_the_extra_tracing_enabled_is_a_start_up_error(
     assert '"serving"' not in done.stdout + done.stderr
 
 
+def test_without_the_extra_check_config_names_the_key(tmp_path, oidc_provider, echo_upstream):
+    config = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar", "check-config", "--config", str(config["path"])],
+        env=without_opentelemetry(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().startswith("tracing.enabled (SIDECAR_TRACING_ENABLED):")
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""  # no effective settings printed for a config that cannot serve
+
+
 def test_an_unsupported_otlp_protocol_is_a_start_up_error(tmp_path, oidc_provider, echo_upstream):
     config = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
     done = subprocess.run(

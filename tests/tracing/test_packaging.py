@@ -8,7 +8,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from sidecar.tracing.wiring import EXTRA_MODULES
+from sidecar.tracing.extra import EXTRA_MODULES
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = re.compile(r'pip install --constraint requirements\.lock "[^"]+\[([\w,]+)\]"')
