@@ -88,6 +88,11 @@ class SessionVault:
         record = self._cache.get(session_id)
         if record is not None and self._remaining_s(record) > 0:
             return record
+        return await self._cache.single_flight(
+            ticket.value, lambda: self._load_and_keep(ticket, session_id)
+        )
+
+    async def _load_and_keep(self, ticket: Ticket, session_id: str) -> SessionRecord | None:
         generation = self._cache.generation
         record = await self.load(ticket)
         if record is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 
 import pytest
 
@@ -109,3 +111,55 @@ async def test_with_the_cache_off_no_session_id_is_computed_per_request(
     for _ in range(3):
         assert await vault.load_cached(ticket) == RECORD
     assert len(named) == (0 if cache_s == 0 else 3)
+
+
+class CountingStore(MemoryStore):
+    """The memory store, counting the reads of session records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+
+    async def load_many(self, keys: list[str]) -> list[bytes | None]:
+        self.loads += 1
+        await asyncio.sleep(0.01)  # a store round trip: the burst arrives meanwhile
+        return await super().load_many(keys)
+
+
+async def saved_session(store: CountingStore, events: LocalEvents) -> tuple[SessionVault, Ticket]:
+    settings = SessionSettings(secrets=(secrets.token_bytes(32),), cache_s=5)
+    vault = SessionVault(
+        store,
+        Sealer(settings.secrets),
+        settings,
+        Metrics(),
+        issuer="https://issuer.example",
+        events=events,
+        cache=SessionCache(settings.cache_s, events),
+    )
+    ticket = Ticket.new()
+    await vault.start(ticket, SessionRecord.new(int(time.time()), "id", "a", "r", {"sub": "s"}))
+    store.loads = 0
+    return vault, ticket
+
+
+async def test_a_cold_entry_is_loaded_once_for_a_burst_of_requests() -> None:
+    store, events = CountingStore(), LocalEvents()
+    vault, ticket = await saved_session(store, events)
+    records = await asyncio.gather(*(vault.load_cached(ticket) for _ in range(32)))
+    assert store.loads == 1
+    assert all(record is not None and record.claims["sub"] == "s" for record in records)
+    other = Ticket.new()  # another session's burst has a load of its own
+    assert await asyncio.gather(vault.load_cached(other), vault.load_cached(other)) == [None] * 2
+    assert store.loads == 2
+
+
+async def test_a_request_after_an_event_does_not_join_a_load_begun_before_it() -> None:
+    store, events = CountingStore(), LocalEvents()
+    vault, ticket = await saved_session(store, events)
+    first = asyncio.ensure_future(vault.load_cached(ticket))
+    await asyncio.sleep(0)  # the first load is under way
+    await vault.clear(ticket, None)  # a logout: deletes the session, publishes "ended"
+    assert await vault.load_cached(ticket) is None  # its own load, after the event
+    await first
+    assert store.loads == 2
