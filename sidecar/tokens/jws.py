@@ -19,12 +19,13 @@ Each rule a refusal (`InvalidToken`), nothing repaired:
 - RFC 7515 section 4.1.4, OIDC Core 10.1: `kid`, when present, is a non-empty string naming the
   key; without `kid` the key source may offer the single key that fits the algorithm;
 - RFC 7519 section 4: the payload is a JSON object with each claim name once (a duplicate is
-  refused rather than resolved), and no `NaN` or `Infinity`.
+  refused rather than resolved), and no `NaN`, `Infinity` or number beyond a float.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -129,7 +130,9 @@ def media_type(header: dict[str, Any]) -> str | None:
 def parse_payload(payload: bytes) -> dict[str, Any]:
     """RFC 7519 section 4: a JSON object, claim names unique; RFC 8259 numbers only."""
     try:
-        claims = json.loads(payload, object_pairs_hook=_unique, parse_constant=_no_constant)
+        claims = json.loads(
+            payload, object_pairs_hook=_unique, parse_constant=_no_constant, parse_float=_finite
+        )
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidToken("payload is not a JSON object") from exc
     if not isinstance(claims, dict):
@@ -146,6 +149,13 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number no float holds")  # 1e400: Python's json makes it inf
+    return value
 
 
 def check_token_size(token: str) -> None:
