@@ -112,6 +112,10 @@ async def test_an_events_claim_makes_any_token_a_logout_token():
     token = sign(base(events={BACKCHANNEL_EVENT: {}}), typ="JWT")
     assert not await accepts("id token", token)
     assert not await accepts("assertion", token)
+    exchanged = base(jti="j", act={"sub": ISS}, events={BACKCHANNEL_EVENT: {}})
+    assert not await accepts("exchanged token", sign(exchanged, typ="token-exchange+jwt"))
+    del exchanged["events"]
+    assert await accepts("exchanged token", sign(exchanged, typ="token-exchange+jwt"))
 
 
 @pytest.mark.parametrize("kid", [7, "", None, ["k1"], {"kid": "k1"}, True])
