@@ -5,8 +5,14 @@ Rules (CONTRACT "Sessions, tokens and keys"):
 - refreshed in the background on the response's `Cache-Control: max-age` (Dex sends 600 s),
   clamped to [60 s, 3600 s];
 - an unknown `kid` triggers at most one refetch per 10 s, and concurrent requests share it
-  (single flight), so a flood of forged `kid`s cannot turn into a flood on Dex;
+  (single flight), so a flood of forged `kid`s cannot turn into a flood on Dex. The first load
+  (a request arriving before the background load) is a load, not an unknown-`kid` refetch: it
+  leaves that allowance alone, and is itself tried at most once per 10 s after a failure;
 - when the provider is down, the last good keys keep serving for up to 24 h.
+
+Keys without a `kid` are kept (OIDC Core 10.1: `kid` is only required when the set holds several
+keys). A token names its key by `kid`, or, without one, uses the single published key that fits
+its algorithm; several candidates and no `kid` is no key at all (`KeySet.find`).
 """
 
 from __future__ import annotations
@@ -47,9 +53,9 @@ def ttl_from_cache_control(header: str | None) -> float:
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
-    """One verification key from the provider's JWKS."""
+    """One verification key from a JWKS."""
 
-    kid: str
+    kid: str | None  # None: the JWK has no `kid` (OIDC Core 10.1 allows it for a single key)
     key: Any  # a cryptography public key object
     kty: str
     crv: str | None
@@ -67,13 +73,54 @@ class SigningKey:
         return self.kty == "OKP" and algorithm == "EdDSA"
 
 
-def parse_jwks(document: Any) -> dict[str, SigningKey]:
-    """Signing keys by `kid`. Keys without a `kid`, for encryption, or unusable are skipped."""
+class KeySet:
+    """The usable signing keys of one JWKS document, with and without `kid`."""
+
+    __slots__ = ("_by_kid", "keys")
+
+    def __init__(self, keys: tuple[SigningKey, ...] = ()) -> None:
+        self.keys = keys
+        self._by_kid: dict[str, tuple[SigningKey, ...]] = {}
+        for key in keys:
+            if key.kid is not None:
+                self._by_kid[key.kid] = (*self._by_kid.get(key.kid, ()), key)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def kids(self) -> tuple[str, ...]:
+        return tuple(self._by_kid)
+
+    def has_kid(self, kid: str) -> bool:
+        return kid in self._by_kid
+
+    def candidates(self, kid: str | None, algorithm: str) -> tuple[SigningKey, ...]:
+        """The keys a token with this `kid` (None: without one) and `alg` may be verified
+        with: those named by `kid`, else every published key, that fit the algorithm (RFC
+        8725 section 3.1). A caller uses a key only when exactly one remains (`find`)."""
+        named = self.keys if kid is None else self._by_kid.get(kid, ())
+        return tuple(key for key in named if key.fits(algorithm))
+
+    def find(self, kid: str | None, algorithm: str) -> SigningKey | None:
+        """OIDC Core 10.1: the key named by `kid`; without `kid`, the one published key that
+        fits `algorithm`. Several candidates (no `kid`, or one `kid` on several keys of the
+        same type) are refused rather than tried in turn."""
+        found = self.candidates(kid, algorithm)
+        return found[0] if len(found) == 1 else None
+
+
+def parse_jwks(document: Any) -> KeySet:
+    """The signing keys of a JWK set. Keys for encryption or unusable are skipped; keys
+    without a `kid` are kept (a `kid` that is not a string makes the key unusable)."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("not a JWK set")
-    keys: dict[str, SigningKey] = {}
+    keys: list[SigningKey] = []
     for entry in document["keys"]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
+        if not isinstance(entry, dict):
+            continue
+        kid = entry.get("kid")
+        if kid is not None and (not isinstance(kid, str) or not kid):
             continue
         if entry.get("use", "sig") != "sig":
             continue
@@ -85,14 +132,16 @@ def parse_jwks(document: Any) -> dict[str, SigningKey]:
             continue  # an algorithm this build cannot use: the other keys still serve
         alg = entry.get("alg")
         crv = entry.get("crv")
-        keys[entry["kid"]] = SigningKey(
-            kid=entry["kid"],
-            key=public_key,
-            kty=str(entry.get("kty")),
-            crv=crv if isinstance(crv, str) else None,
-            alg=alg if isinstance(alg, str) else None,
+        keys.append(
+            SigningKey(
+                kid=kid,
+                key=public_key,
+                kty=str(entry.get("kty")),
+                crv=crv if isinstance(crv, str) else None,
+                alg=alg if isinstance(alg, str) else None,
+            )
         )
-    return keys
+    return KeySet(tuple(keys))
 
 
 class JwksCache:
@@ -108,11 +157,12 @@ class JwksCache:
         self._uri = jwks_uri
         self._on_fetch = on_fetch
         self._clock = clock
-        self._keys: dict[str, SigningKey] = {}
+        self._keys = KeySet()
         self._loaded_at: float | None = None
         self._last_attempt = float("-inf")
         self._last_attempt_failed = False
         self._last_kid_refetch = float("-inf")
+        self._last_request_load = float("-inf")
         self._ttl = DEFAULT_TTL_S
         self._inflight: asyncio.Future[None] | None = None
 
@@ -122,26 +172,35 @@ class JwksCache:
 
     @property
     def kids(self) -> tuple[str, ...]:
-        return tuple(self._keys)
+        return self._keys.kids
 
-    def get(self, kid: str) -> SigningKey | None:
-        """The key for `kid` from memory; raises when the keys are older than 24 h."""
+    def get(self, kid: str | None, algorithm: str) -> SigningKey | None:
+        """The key for `kid` and `algorithm` from memory (`KeySet.find`); raises when the keys
+        are older than 24 h."""
         if not self._fresh_enough():
             raise ProviderUnavailable("no signing keys younger than the stale limit")
-        return self._keys.get(kid)
+        return self._keys.find(kid, algorithm)
 
-    async def get_or_refetch(self, kid: str) -> SigningKey | None:
-        """Like `get`, but an unknown `kid` may trigger one shared, rate-limited refetch."""
-        if self._fresh_enough() and kid in self._keys:
-            return self._keys[kid]
+    async def get_or_refetch(self, kid: str | None, algorithm: str) -> SigningKey | None:
+        """Like `get`, but a key not published yet may trigger one shared, rate-limited
+        refetch. A known `kid` (or, without `kid`, any published key that fits) never waits."""
+        if self._fresh_enough():
+            if kid is None:
+                if self._keys.candidates(None, algorithm):
+                    return self._keys.find(None, algorithm)  # several: refused, not refetched
+            elif self._keys.has_kid(kid):
+                return self._keys.find(kid, algorithm)
         if self._inflight is None:
-            if not self._refetch_allowed():
+            if self._loaded_at is None:
+                self._check_load_allowed()  # the first load: not an unknown-kid refetch
+            elif not self._refetch_allowed():
                 if self._last_attempt_failed:
                     raise ProviderUnavailable("provider keys unreachable")
-                return self.get(kid)
-            self._last_kid_refetch = self._clock()
+                return self.get(kid, algorithm)
+            else:
+                self._last_kid_refetch = self._clock()
         await self.refresh()
-        return self.get(kid)
+        return self.get(kid, algorithm)
 
     async def refresh(self) -> None:
         """Fetch now, joining a fetch already under way instead of starting a second one."""
@@ -163,9 +222,17 @@ class JwksCache:
             except ProviderUnavailable:
                 continue  # counted in the metric; the last good keys keep serving
 
+    def _check_load_allowed(self) -> None:
+        """Never loaded: a request may load the keys itself (the background load failed, or
+        has not started), at most once per `UNKNOWN_KID_INTERVAL_S` like a refetch but on an
+        allowance of its own, so that a rotated `kid` right after it is still looked up."""
+        if self._clock() - self._last_request_load < UNKNOWN_KID_INTERVAL_S:
+            raise ProviderUnavailable("provider keys not loaded")
+        self._last_request_load = self._clock()
+
     def _refetch_allowed(self) -> bool:
-        # Only refetches caused by unknown kids count: a background refresh just before a
-        # rotation must not make the new kid wait out the interval.
+        # Only refetches caused by unknown kids count: a background refresh (or the first
+        # load) just before a rotation must not make the new kid wait out the interval.
         return self._clock() - self._last_kid_refetch >= UNKNOWN_KID_INTERVAL_S
 
     def _fresh_enough(self) -> bool:

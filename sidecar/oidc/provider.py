@@ -52,10 +52,11 @@ class OidcProvider:
             "jwks": self._jwks is not None and self._jwks.ready,
         }
 
-    async def signing_key(self, kid: str) -> SigningKey | None:
+    async def signing_key(self, kid: str | None, algorithm: str) -> SigningKey | None:
+        """The provider's key for a token's `kid` (None: the token has none) and `alg`."""
         if self._jwks is None:
             raise ProviderUnavailable("provider keys not loaded")
-        return await self._jwks.get_or_refetch(kid)
+        return await self._jwks.get_or_refetch(kid, algorithm)
 
     async def wait_loaded(self, timeout_s: float) -> bool:
         try:

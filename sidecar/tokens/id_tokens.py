@@ -1,18 +1,19 @@
 """Id token validation (OpenID Connect Core 1.0 section 3.1.3.7, RFC 8725).
 
 Dex access tokens are id tokens too, so one validator serves bearer tokens and the login
-callback. Every rule here is a refusal; nothing is repaired:
+callback. The signature and header rules are the one JWS verifier's (`sidecar/tokens/jws.py`:
+compact JWS only, no `jku`/`x5u`/`jwk`/`x5c`/`crit`, an algorithm from `oidc.algorithms` that
+fits the key, the key named by `kid` or, without `kid`, the single published key that fits,
+OIDC Core 10.1). What is an id token's own, each a refusal:
 
-- RFC 8725 section 3.1: the algorithm comes from the configured allow-list *and must fit the key*
-  named by `kid`; the token's `alg` only selects within that. `none` and HMAC never verify.
-- RFC 8725 section 3.11/3.12 and RFC 7515 section 4.1.2/4.1.5: `jku`, `x5u`, `jwk`, `x5c` are
-  never followed: keys come only from the provider's JWKS.
-- RFC 7516: a JWE (five segments) is refused; only compact JWS is accepted.
+- RFC 8725 section 3.11 (explicit typing): `typ` absent or `JWT`; an `events` claim (a
+  back-channel logout token, RFC 8417 section 4.3) is refused, so a logout token the provider
+  signed is never a bearer credential, and an exchanged token (`token-exchange+jwt`) neither;
 - OIDC Core 3.1.3.7 items 2-3: `iss` equals the issuer exactly; `aud` contains an accepted
-  audience; with several audiences, `azp` must be present and accepted (item 4-5).
-- Items 9-10: `exp` required and in the future; `iat` (and `nbf`) not in the future beyond the
-  leeway.
-- Item 11: `nonce` equals the one sent, at login. Section 3.1.3.8: `at_hash` checked when present.
+  audience; with several audiences, `azp` must be present and accepted (items 4-5);
+- items 9-10: `exp` and `iat` required (OIDC Core section 2: both REQUIRED), `exp` ahead and
+  `iat` (and `nbf`) not in the future beyond the leeway;
+- item 11: `nonce` equals the one sent, at login. Section 3.1.3.8: `at_hash` checked when present.
 """
 
 from __future__ import annotations
@@ -20,23 +21,43 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import jwt
 
 from sidecar.config.settings import OidcSettings
-from sidecar.errors import BadRequest, InvalidToken
-from sidecar.oidc.jwks import SigningKey
+from sidecar.errors import InvalidToken
+from sidecar.tokens.claims import TokenClaims
+from sidecar.tokens.jws import (
+    MAX_TOKEN_BYTES,
+    PLAIN_JWT,
+    JwsVerifier,
+    KeyLookup,
+    check_compact_jws,
+    check_token_size,
+)
 
-MAX_TOKEN_BYTES = 8192
+__all__ = ["MAX_TOKEN_BYTES", "IdTokenClaims", "TokenValidator", "VerifiedTokenCache", "at_hash"]
 
-KeyLookup = Callable[[str], Awaitable[SigningKey | None]]
-_FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+class IdTokenClaims(TokenClaims):
+    """OIDC Core 3.1.3.7: the claims of an id token (and of a Dex access token)."""
+
+    required = ("iss", "sub", "aud", "exp", "iat")
+    checked: ClassVar[tuple[str, ...]] = (*TokenClaims.checked, "azp")
+
+    def validate_azp(self, claims: Mapping[str, Any], now: float) -> None:
+        """Items 4-5: with several audiences `azp` must be present (the CONTRACT makes this
+        SHOULD a MUST), and when present it must be an accepted client id."""
+        azp = claims.get("azp")
+        if azp is not None and not isinstance(azp, str):
+            raise InvalidToken("azp not a string")  # a list would not even be hashable
+        several = isinstance(claims["aud"], list) and len(claims["aud"]) > 1
+        if (several or azp is not None) and azp not in (self.audiences or ()):
+            raise InvalidToken("azp not accepted")
 
 
 class TokenValidator:
@@ -49,9 +70,14 @@ class TokenValidator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._oidc = oidc
-        self._key_lookup = key_lookup
-        self._clock = clock
-        self._audiences = frozenset(oidc.audiences or (oidc.client_id,))
+        self._keys = key_lookup
+        self._jws = JwsVerifier(algorithms=oidc.algorithms, types=PLAIN_JWT)
+        self._claims = IdTokenClaims(
+            issuer=oidc.issuer,
+            audiences=oidc.audiences or (oidc.client_id,),
+            leeway_s=oidc.leeway_s,
+            clock=clock,
+        )
         self._verified = VerifiedTokenCache(cache_size, clock)
 
     async def validate_bearer(self, token: str) -> dict[str, Any]:
@@ -69,14 +95,16 @@ class TokenValidator:
     ) -> dict[str, Any]:
         """Claims of the id token from the login callback, with `nonce` and `at_hash` checked."""
         check_token_size(token)
-        claims = await self._verify(token)
+        verified = await self._jws.verify(token, self._keys)
+        claims = verified.claims
+        self._claims.validate(claims)
         if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(
             claims["nonce"], nonce
         ):
             raise InvalidToken("nonce mismatch")
         if access_token is not None and "at_hash" in claims:
-            algorithm = jwt.get_unverified_header(token)["alg"]
-            if not hmac.compare_digest(str(claims["at_hash"]), at_hash(access_token, algorithm)):
+            expected = at_hash(access_token, verified.algorithm)
+            if not hmac.compare_digest(str(claims["at_hash"]), expected):
                 raise InvalidToken("at_hash mismatch")
         return claims
 
@@ -90,91 +118,9 @@ class TokenValidator:
         return claims
 
     async def _verify(self, token: str) -> dict[str, Any]:
-        header = compact_jws_header(token)
-        algorithm = header.get("alg")
-        if algorithm not in self._oidc.algorithms:
-            raise InvalidToken("algorithm not allowed")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise InvalidToken("no kid")
-        key = await self._key_lookup(kid)
-        if key is None:
-            raise InvalidToken("unknown kid")
-        if not key.fits(algorithm):
-            raise InvalidToken("algorithm does not fit the key")
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[algorithm],
-                audience=list(self._audiences),
-                issuer=self._oidc.issuer,
-                leeway=self._oidc.leeway_s,
-                options={"require": ["exp", "iss", "aud", "sub"], "strict_aud": False},
-            )
-        except jwt.PyJWTError as exc:
-            raise InvalidToken(type(exc).__name__) from exc
-        except OverflowError as exc:  # pyjwt's int() of an `exp` of JSON `Infinity` / 1e400
-            raise InvalidToken("time claim out of range") from exc
-        check_numeric_dates(claims)
-        self._check_azp(claims)
-        sub = claims["sub"]
-        if not isinstance(sub, str) or not sub or not sub.isprintable() or len(sub) > 255:
-            # OIDC Core 2: at most 255 ASCII characters; a sub that cannot travel in a header
-            # would leave the upstream with an authenticated request and no subject.
-            raise InvalidToken("bad sub")
+        claims = (await self._jws.verify(token, self._keys)).claims
+        self._claims.validate(claims)
         return claims
-
-    def _check_azp(self, claims: dict[str, Any]) -> None:
-        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-        azp = claims.get("azp")
-        if azp is not None and not isinstance(azp, str):
-            raise InvalidToken("azp not a string")  # a list would not even be hashable
-        if (len(audiences) > 1 or azp is not None) and azp not in self._audiences:
-            raise InvalidToken("azp not accepted")
-
-
-def check_numeric_dates(claims: dict[str, Any]) -> None:
-    """RFC 7519 section 2: `exp`, `iat`, `nbf` are JSON numbers. pyjwt accepts anything
-    `int()` takes (the string "9999999999"), which later arithmetic on `exp` cannot."""
-    for name in ("exp", "iat", "nbf"):
-        value = claims.get(name)
-        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise InvalidToken(f"{name} is not a NumericDate")
-
-
-def check_token_size(token: str) -> None:
-    if len(token) > MAX_TOKEN_BYTES:
-        raise BadRequest("token too large")
-
-
-def is_compact_jws(token: str) -> bool:
-    """Three base64url segments (RFC 7515 section 7.1), so ASCII only: a cheap test that
-    never raises, whatever bytes a client sent."""
-    return _COMPACT_JWS.fullmatch(token) is not None
-
-
-def check_compact_jws(token: str) -> None:
-    """Before a verified-token cache hashes the token: aiohttp hands non-UTF-8 header bytes
-    over as surrogates, which `str.encode` refuses (a 500, were it not checked first)."""
-    if not is_compact_jws(token):
-        raise InvalidToken("not a compact JWS")
-
-
-def compact_jws_header(token: str) -> dict[str, Any]:
-    if token.count(".") != 2:
-        raise InvalidToken("not a compact JWS")  # JWE has five segments
-    if not _COMPACT_JWS.fullmatch(token):
-        # RFC 7515 section 2: BASE64URL without '=' padding. A lenient decoder would accept
-        # padded or otherwise re-encoded variants of one token (malleability).
-        raise InvalidToken("not canonical base64url")
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise InvalidToken("malformed token") from exc
-    if any(name in header for name in _FORBIDDEN_HEADERS):
-        raise InvalidToken("key-carrying or critical header")
-    return header
 
 
 def at_hash(access_token: str, algorithm: str) -> str:

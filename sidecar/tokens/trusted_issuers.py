@@ -8,10 +8,12 @@ Service A's sidecar exchanged its user's assertion for a token addressed to this
   only chooses which keys to try: a token lying about it fails the signature;
 - the algorithm is ES256 and fits the key (RFC 8725 section 3.1: one algorithm, pinned); the
   header `typ` says it is an exchanged token (RFC 8725 section 3.11, explicit typing), so a
-  plain assertion of that issuer is not one;
+  plain assertion of that issuer is not one. These header and signature rules are the one JWS
+  verifier's (`sidecar/tokens/jws.py`);
 - `aud` is exactly this sidecar's `public_url` (RFC 7519 section 4.1.3; RFC 8725 section 3.9:
   a token for another service replayed here is refused);
-- `exp` required and ahead, `iat` not in the future, both within `oidc.leeway_s`;
+- `exp` and `iat` required, `exp` ahead and `iat` not in the future, within `oidc.leeway_s`;
+  `sub` as for every kind (`sidecar/tokens/claims.py`);
 - `act` is present (RFC 8693 section 4.1), each level an object with a string `sub`, and the
   outermost `act.sub` is the issuer itself: the service that exchanged the token is the actor,
   so `X-Auth-Actor` (and an `actors` rule) can only name a service that signed the token.
@@ -34,23 +36,23 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
-import jwt
 from jwt.utils import base64url_decode
 
 from sidecar.config.model import TrustedIssuer
 from sidecar.errors import InvalidToken, ProviderUnavailable, TrustedIssuerUnavailable
 from sidecar.oidc.jwks import JwksCache, SigningKey
-from sidecar.tokens.assertion_verify import EXCHANGED_TOKEN_TYP
-from sidecar.tokens.id_tokens import (
+from sidecar.tokens.claims import TokenClaims
+from sidecar.tokens.id_tokens import VerifiedTokenCache
+from sidecar.tokens.identity import MAX_ACT_DEPTH, Identity
+from sidecar.tokens.jws import (
+    EXCHANGED_JWT,
     MAX_TOKEN_BYTES,
-    VerifiedTokenCache,
+    JwsVerifier,
+    KeyLookup,
     check_compact_jws,
-    check_numeric_dates,
     check_token_size,
-    compact_jws_header,
     is_compact_jws,
 )
-from sidecar.tokens.identity import MAX_ACT_DEPTH, Identity
 
 ALGORITHM = "ES256"
 
@@ -82,9 +84,9 @@ class TrustedIssuerKeys:
         """Informational: whose keys are loaded (not part of this sidecar's readiness)."""
         return {issuer: cache.ready for issuer, cache in self._caches.items()}
 
-    async def key(self, issuer: str, kid: str) -> SigningKey | None:
+    async def key(self, issuer: str, kid: str | None, algorithm: str) -> SigningKey | None:
         try:
-            return await self._caches[issuer].get_or_refetch(kid)
+            return await self._caches[issuer].get_or_refetch(kid, algorithm)
         except ProviderUnavailable as exc:
             raise TrustedIssuerUnavailable("trusted issuer keys unavailable") from exc
 
@@ -118,6 +120,21 @@ def _issuer_in(payload: bytes) -> str | None:
     return issuer if isinstance(issuer, str) else None
 
 
+class ExchangedTokenClaims(TokenClaims):
+    """The claims of one trusted issuer's exchanged tokens (the module docstring)."""
+
+    required = ("iss", "aud", "sub", "exp", "iat")
+    checked = (*TokenClaims.checked, "act")
+
+    def validate_aud(self, claims: Mapping[str, Any], now: float) -> None:
+        """RFC 8725 section 3.9: exactly this sidecar's `public_url`, one string."""
+        if not isinstance(claims["aud"], str) or claims["aud"] not in (self.audiences or ()):
+            raise InvalidToken("aud is not this service")
+
+    def validate_act(self, claims: Mapping[str, Any], now: float) -> None:
+        _check_act(claims.get("act"), self.issuer)
+
+
 class ExchangedTokenValidator:
     """The Identity behind a trusted issuer's exchanged token, or `InvalidToken`."""
 
@@ -130,12 +147,20 @@ class ExchangedTokenValidator:
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._keys = keys
         self._issuers = keys.issuers
         self._needles = tuple(json.dumps(issuer).encode() for issuer in self._issuers)
-        self._audience = audience
         self._leeway_s = leeway_s
         self._verified = VerifiedTokenCache(cache_size, clock)
+        self._jws = JwsVerifier(algorithms=(ALGORITHM,), types=EXCHANGED_JWT)
+        self._keys: dict[str, KeyLookup] = {
+            issuer: functools.partial(keys.key, issuer) for issuer in self._issuers
+        }
+        self._claims = {
+            issuer: ExchangedTokenClaims(
+                issuer=issuer, audiences=(audience,), leeway_s=leeway_s, clock=clock
+            )
+            for issuer in self._issuers
+        }
 
     def claims_trusted_issuer(self, token: str) -> bool:
         """Whether `token` says it comes from a trusted issuer. Every bearer asks, so it is
@@ -158,41 +183,13 @@ class ExchangedTokenValidator:
         return exchanged_identity(claims, token)
 
     async def _verify(self, token: str) -> dict[str, Any]:
-        header = compact_jws_header(token)
-        if header.get("alg") != ALGORITHM:
-            raise InvalidToken("algorithm not allowed")
-        if header.get("typ") != EXCHANGED_TOKEN_TYP:
-            raise InvalidToken("not an exchanged token")
-        kid = header.get("kid")
+        """The unverified `iss` picks whose keys and rules; the signature then proves it."""
         issuer = unverified_issuer(token)
-        if not isinstance(kid, str) or not kid or issuer not in self._issuers:
-            raise InvalidToken("no kid or untrusted issuer")
-        key = await self._keys.key(issuer, kid)
-        if key is None or not key.fits(ALGORITHM):
-            raise InvalidToken("unknown kid or key unfit for ES256")
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[ALGORITHM],
-                audience=self._audience,
-                issuer=issuer,
-                leeway=self._leeway_s,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"], "strict_aud": True},
-            )
-        except jwt.PyJWTError as exc:
-            raise InvalidToken(type(exc).__name__) from exc
-        except OverflowError as exc:
-            raise InvalidToken("time claim out of range") from exc
-        check_numeric_dates(claims)
-        _check_sub(claims["sub"])
-        _check_act(claims.get("act"), issuer)
+        if issuer not in self._issuers:
+            raise InvalidToken("untrusted issuer")
+        claims = (await self._jws.verify(token, self._keys[issuer])).claims
+        self._claims[issuer].validate(claims)
         return claims
-
-
-def _check_sub(sub: object) -> None:
-    if not isinstance(sub, str) or not sub or not sub.isprintable() or len(sub) > 255:
-        raise InvalidToken("bad sub")
 
 
 def _check_act(act: object, issuer: str) -> None:

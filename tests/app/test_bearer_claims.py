@@ -93,15 +93,19 @@ async def test_time_claims_and_leeway(forged_sidecar, forging_issuer, claim, off
         {"sub": 12345},
         {"exp": "tomorrow"},
         {"iat": "now"},
+        {"iat": DELETE},  # issue 16 item 10: OIDC Core 3.1.3.7, `iat` is REQUIRED
     ],
-    ids=["no-exp", "no-sub", "empty-sub", "numeric-sub", "text-exp", "text-iat"],
+    ids=["no-exp", "no-sub", "empty-sub", "numeric-sub", "text-exp", "text-iat", "no-iat"],
 )
 async def test_required_claims(forged_sidecar, forging_issuer, overrides):
     await assert_invalid(forged_sidecar, forging_issuer.mint(forging_issuer.claims(**overrides)))
 
 
-async def test_no_kid(forged_sidecar, forging_issuer):
-    await assert_invalid(forged_sidecar, forging_issuer.mint(headers={"kid": DELETE}))
+@pytest.mark.parametrize("key", ["rsa", "ec"])
+async def test_no_kid_with_one_published_key_for_the_algorithm(forged_sidecar, forging_issuer, key):
+    """OIDC Core 10.1: the issuer publishes one RSA and one EC key, so the algorithm names the
+    key (several candidates: tests/security/test_hostile_provider.py)."""
+    await assert_valid(forged_sidecar, forging_issuer.mint(key=key, headers={"kid": DELETE}))
 
 
 async def test_unknown_kid(forged_sidecar, forging_issuer):

@@ -13,6 +13,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import aiohttp
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -74,6 +75,8 @@ REFUSALS: dict[str, dict[str, Any]] = {
     # section 2.4: jti required; explicit typing
     "no jti": {"jti": DELETE},
     "typ JWT": {"headers": {"typ": "JWT"}},
+    "typ token-exchange+jwt": {"headers": {"typ": "token-exchange+jwt"}},
+    "sub not printable": {"sub": "user\nX-Auth-Groups: admins"},
 }
 
 
@@ -124,6 +127,24 @@ async def test_an_id_token_is_not_a_logout_token(fresh_provider, signed_in):
     status, _, _ = await post_logout_token(running.url, tokens.id_token)
     assert status == 400
     assert (await call(running.url, "/x", cookie))[0] == 200
+
+
+async def test_a_logout_token_is_not_a_bearer_credential(fresh_provider, signed_in):
+    """Issue 16 item 5 (RFC 8725 section 3.11): signed by the provider's own key, with its
+    `iss`, the client as `aud`, `iat`, `exp` and the user's `sub`, so every id token rule held
+    for it and main let it in as the user. Refused as a bearer, typed or not; the logout
+    endpoint still takes it."""
+    running, cookie, claims = signed_in
+    for typ in ("logout+jwt", None):
+        token = logout_token(fresh_provider, headers={"typ": typ}, sub=claims["sub"])
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(running.url + "/x", headers={"Authorization": f"Bearer {token}"}) as r,
+        ):
+            assert r.status == 401, await r.text()
+            assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert (await call(running.url, "/x", cookie))[0] == 200
+    assert (await post_logout_token(running.url, token))[0] == 200
 
 
 async def test_a_valid_token_ends_the_sid_and_its_jti_is_refused_again(fresh_provider, signed_in):

@@ -316,7 +316,7 @@ async def test_at_hash_is_checked_when_present():
     private = ec.generate_private_key(ec.SECP256R1())
     key = SigningKey("k1", private.public_key(), "EC", "P-256", None)
 
-    async def lookup(kid: str) -> SigningKey | None:
+    async def lookup(kid: str | None, algorithm: str) -> SigningKey | None:
         return key if kid == "k1" else None
 
     oidc = OidcSettings("https://issuer.test", "sidecar", "unused")

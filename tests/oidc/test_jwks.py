@@ -5,64 +5,15 @@ failures, hit count). The cache's clock is injected; for the background refreshe
 from __future__ import annotations
 
 import asyncio
-import types
-from collections.abc import Callable
-from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
 from sidecar.errors import ProviderUnavailable
-from sidecar.oidc import jwks as jwks_module
 from sidecar.oidc.jwks import JwksCache, SigningKey, parse_jwks, ttl_from_cache_control
 from tests.app.forge import ec_key, public_jwk, rsa_key
-from tests.fixtures.ports import LOOPBACK
+from tests.oidc.conftest import JwksServer
 
 HOUR = 3600.0
-
-
-class JwksServer:
-    def __init__(self) -> None:
-        self.keys: list[dict[str, Any]] = [public_jwk(rsa_key(), "k1", use="sig")]
-        self.cache_control: str | None = "max-age=600, must-revalidate"
-        self.status = 200
-        self.delay_s = 0.0
-        self.hits = 0
-        self.url = ""
-        self.server: Any = None
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/keys", self._keys)
-        return app
-
-    async def _keys(self, request: web.Request) -> web.Response:
-        self.hits += 1
-        await asyncio.sleep(self.delay_s)
-        headers = {"Cache-Control": self.cache_control} if self.cache_control else {}
-        return web.json_response({"keys": self.keys}, status=self.status, headers=headers)
-
-
-class FakeTime:
-    """A clock for the cache, and a `sleep` that moves it instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        self.now += delay
-        await asyncio.sleep(0)
-
-    def patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """The jwks module sees this `sleep`; the rest of its `asyncio` is the real one."""
-        fake = types.SimpleNamespace(**{**vars(asyncio), "sleep": self.sleep})
-        monkeypatch.setattr(jwks_module, "asyncio", fake)
 
 
 async def run_refresher_until(cache: JwksCache, server: JwksServer, hits: int) -> None:
@@ -75,25 +26,6 @@ async def run_refresher_until(cache: JwksCache, server: JwksServer, hits: int) -
     finally:
         refresher.cancel()
     assert server.hits >= hits
-
-
-@pytest.fixture
-async def jwks_server(aiohttp_server: Callable[..., Any]) -> JwksServer:
-    state = JwksServer()
-    state.server = await aiohttp_server(state.app(), host=LOOPBACK)
-    state.url = f"http://{LOOPBACK}:{state.server.port}/keys"
-    return state
-
-
-@pytest.fixture
-async def http() -> Any:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        yield session
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
 
 
 @pytest.fixture
@@ -143,35 +75,39 @@ async def test_refresher_retries_sooner_after_a_failure(
     fake_time.patch(monkeypatch)
     await run_refresher_until(loaded, jwks_server, 4)
     assert fake_time.sleeps[:3] == [600, 10, 10]
-    assert loaded.get("k1") is not None  # the last good keys still serve
+    assert loaded.get("k1", "RS256") is not None  # the last good keys still serve
 
 
 async def test_unknown_kid_triggers_one_refetch(loaded, jwks_server, fake_time):
     fake_time.now += 11
     jwks_server.keys.append(public_jwk(rsa_key(), "k2", use="sig"))
-    assert (await loaded.get_or_refetch("k2")) is not None
+    assert (await loaded.get_or_refetch("k2", "RS256")) is not None
     assert jwks_server.hits == 2
-    assert await loaded.get_or_refetch("k3") is None  # within 10 s of that fetch: no other
+    assert await loaded.get_or_refetch("k3", "RS256") is None  # within 10 s of that fetch: no other
     assert jwks_server.hits == 2
 
 
 async def test_background_fetch_does_not_delay_the_first_unknown_kid(loaded, jwks_server):
     """Only unknown-kid refetches are rate limited: a key rotated in just after the load (or
     a background refresh) is looked up at once; the next unknown kid then waits 10 s."""
-    assert await loaded.get_or_refetch("forged") is None
+    assert await loaded.get_or_refetch("forged", "RS256") is None
     assert jwks_server.hits == 2
-    assert await loaded.get_or_refetch("forged-again") is None
+    assert await loaded.get_or_refetch("forged-again", "RS256") is None
     assert jwks_server.hits == 2
 
 
 async def test_concurrent_unknown_kids_share_one_fetch(loaded, jwks_server, fake_time):
     fake_time.now += 11
     jwks_server.delay_s = 0.2  # every caller arrives while the fetch is under way
-    burst = await asyncio.gather(*(loaded.get_or_refetch(f"forged-{i}") for i in range(200)))
+    burst = await asyncio.gather(
+        *(loaded.get_or_refetch(f"forged-{i}", "RS256") for i in range(200))
+    )
     assert burst == [None] * 200
     assert jwks_server.hits == 2
     fake_time.now += 9  # a second burst within 10 s of the fetch
-    burst = await asyncio.gather(*(loaded.get_or_refetch(f"again-{i}") for i in range(200)))
+    burst = await asyncio.gather(
+        *(loaded.get_or_refetch(f"again-{i}", "RS256") for i in range(200))
+    )
     assert burst == [None] * 200
     assert jwks_server.hits == 2
 
@@ -180,7 +116,7 @@ async def test_known_kid_never_touches_the_network(loaded, jwks_server, fake_tim
     await jwks_server.server.close()
     for advance in (0, 11, HOUR, 22 * HOUR):  # up to 23 h after the load
         fake_time.now += advance
-        key = await loaded.get_or_refetch("k1")
+        key = await loaded.get_or_refetch("k1", "RS256")
         assert key is not None
         assert key.kid == "k1"
     assert jwks_server.hits == 1
@@ -191,14 +127,14 @@ async def test_provider_down_keys_serve_up_to_24_hours(loaded, jwks_server, fake
     fake_time.now += 23 * HOUR
     with pytest.raises(ProviderUnavailable):
         await loaded.refresh()
-    assert (await loaded.get_or_refetch("k1")) is not None
+    assert (await loaded.get_or_refetch("k1", "RS256")) is not None
     fake_time.now += HOUR + 1  # now the last good keys are more than 24 h old
     with pytest.raises(ProviderUnavailable) as refused:
-        await loaded.get_or_refetch("k1")
+        await loaded.get_or_refetch("k1", "RS256")
     assert refused.value.status == 503
     assert "Retry-After" in refused.value.response_headers()
     with pytest.raises(ProviderUnavailable):
-        loaded.get("k1")
+        loaded.get("k1", "RS256")
     assert not loaded.ready
 
 
@@ -207,8 +143,8 @@ async def test_unknown_kid_while_the_provider_fails_is_unavailable(loaded, jwks_
     jwks_server.status = 500
     fake_time.now += 11
     with pytest.raises(ProviderUnavailable):
-        await loaded.get_or_refetch("rotated")
-    assert await loaded.get_or_refetch("k1") is not None
+        await loaded.get_or_refetch("rotated", "RS256")
+    assert await loaded.get_or_refetch("k1", "RS256") is not None
 
 
 async def test_a_failed_fetch_keeps_the_last_good_keys(loaded, jwks_server, fake_time):
@@ -223,7 +159,7 @@ async def test_no_fetch_until_loaded_means_not_ready(http, jwks_server, fake_tim
     cache = JwksCache(http, jwks_server.url, clock=fake_time)
     assert not cache.ready
     with pytest.raises(ProviderUnavailable):
-        cache.get("k1")
+        cache.get("k1", "RS256")
 
 
 def test_unusable_keys_are_skipped():
@@ -242,15 +178,16 @@ def test_unusable_keys_are_skipped():
         ]
     }
     keys = parse_jwks(document)
-    assert sorted(keys) == ["ec", "rsa"]
-    assert keys["rsa"].fits("RS256")
-    assert not keys["rsa"].fits("ES256")
-    assert keys["ec"].fits("ES256")
-    assert not keys["ec"].fits("RS256")
+    assert sorted(keys.kids) == ["ec", "rsa"]
+    assert len(keys) == 3  # and the key without a kid (OIDC Core 10.1)
+    assert keys.find("rsa", "RS256") is not None
+    assert keys.find("rsa", "ES256") is None
+    assert keys.find("ec", "ES256") is not None
+    assert keys.find("ec", "RS256") is None
 
 
 def test_a_jwk_alg_that_contradicts_its_key_type_fits_nothing():
-    assert parse_jwks({"keys": [public_jwk(rsa_key(), "bad", alg="ES256")]}) == {}
+    assert len(parse_jwks({"keys": [public_jwk(rsa_key(), "bad", alg="ES256")]})) == 0
     mislabelled = SigningKey("bad", rsa_key().public_key(), "RSA", None, "ES256")
     assert not mislabelled.fits("ES256")
     assert not mislabelled.fits("RS256")

@@ -34,14 +34,15 @@ class FakeKeys:
         self.key = SigningKey(KID, self.private.public_key(), "RSA", None, "RS256")
         self.lookups = 0
 
-    async def __call__(self, kid: str) -> SigningKey | None:
+    async def __call__(self, kid: str | None, algorithm: str) -> SigningKey | None:
         self.lookups += 1
-        return self.key if kid == KID else None
+        return self.key if kid == KID and self.key.fits(algorithm) else None
 
     def mint(self, **overrides: Any) -> str:
         now = int(time.time())
         claims = {"iss": ISSUER, "aud": CLIENT, "sub": "u1", "iat": now, "exp": now + 600}
         claims.update(overrides)
+        claims = {name: value for name, value in claims.items() if value is not None}
         return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": KID})
 
 
@@ -87,7 +88,8 @@ async def test_cache_entries_drop_at_exp_plus_leeway(keys, clock):
     await tokens.validate_bearer(token)
     assert keys.lookups == 1  # still within exp + leeway: served from the cache
     clock.now = exp + LEEWAY + 1
-    await tokens.validate_bearer(token)  # verified again (pyjwt's own clock is the real one)
+    with pytest.raises(InvalidToken, match="expired"):
+        await tokens.validate_bearer(token)  # verified again, and expired by the same clock
     assert keys.lookups == 2
 
 
@@ -154,6 +156,21 @@ async def test_id_token_refusals(keys, clock, claims, nonce, access_token):
         await validator(keys, clock).validate_id_token(
             token, nonce=nonce, access_token=access_token
         )
+
+
+@pytest.mark.parametrize("method", ["bearer", "login", "refresh"])
+async def test_an_id_token_without_iat_is_refused(keys, clock, method):
+    """Issue 16 item 10, OIDC Core 3.1.3.7 and section 2: `iat` is REQUIRED, wherever an id
+    token is met."""
+    tokens = validator(keys, clock)
+    token = keys.mint(iat=None, nonce="n-1")
+    calls = {
+        "bearer": lambda: tokens.validate_bearer(token),
+        "login": lambda: tokens.validate_id_token(token, nonce="n-1"),
+        "refresh": lambda: tokens.validate_refreshed_id_token(token, sub="u1"),
+    }
+    with pytest.raises(InvalidToken, match="iat"):
+        await calls[method]()
 
 
 async def test_refreshed_id_token_must_keep_its_subject(keys, clock):
