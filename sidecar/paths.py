@@ -16,10 +16,11 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from sidecar.errors import BadRequest
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# After one decoding pass, a remaining escape of '%', '.', '/', '\' or a control character
-# means the client double-encoded a structural character: one upstream decodes once, another
-# twice, and the two disagree on the path. Refused rather than guessed.
-_DOUBLE_ENCODED = re.compile(r"%(?:2[5EeFf]|5[Cc]|[01][0-9A-Fa-f]|7[Ff])")
+# After one decoding pass, any escape still present means the client encoded twice: one
+# upstream decodes once, another twice (or until stable), and the two disagree on the path.
+# Not only structural characters: `/%2561dmin` is `/%61dmin` to the gate and `/admin` to an
+# upstream that decodes again. Refused rather than guessed (CONTRACT "Access policy").
+_DOUBLE_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 _ABSOLUTE_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -31,9 +32,9 @@ def normalize_path(raw_path: str) -> str:
     2. the query and fragment are dropped *before* decoding (RFC 3986 section 3.3: the path
        ends at the first '?' or '#'; a decoded `%3F` is a path character, not a query);
     3. percent-decoding exactly once, UTF-8 strictly (RFC 3986 section 2.1), `%2F` and `%5C`
-       included, so `/public/..%2fadmin` is read as `/public/../admin`; a second level of
-       encoding of a structural character (`%252e`, `%252f`, `%2525`) -> BadRequest, so decoding
-       once or until stable can never disagree;
+       included, so `/public/..%2fadmin` is read as `/public/../admin`; any escape left after
+       that pass (`%2561`, `%252e`, `%2525`) -> BadRequest, so decoding once or until stable
+       can never disagree (RFC 3986 section 2.4: a string is never decoded twice);
     4. backslashes become '/' (IIS, some Java and Node servers treat them as separators);
     5. empty segments collapse (`//admin` -> `/admin`) and dot-segments are resolved per
        RFC 3986 section 5.2.4, never above the root; a dot-segment with matrix parameters

@@ -47,6 +47,9 @@ ADMIN_EQUIVALENTS: dict[str, str | None] = {
     "/admin%2fx": "/admin/x",
     "/public/%252e%252e/admin": None,  # double encoding: refused, never guessed
     "/public/%252fadmin": None,
+    "/%2561dmin/x": None,  # issue 16 item 6: any escape left after one decoding pass
+    "/%2541DMIN/x": None,
+    "/adm%2569n": None,
     "/public/..;/admin": None,  # Tomcat's dot-segment with parameters
     "/public/%2e%2e;x/admin": None,
     "/public/..%00/admin": None,
