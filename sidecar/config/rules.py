@@ -52,7 +52,7 @@ def parse_policy(raw: object, problems: list[str], where: str = "policy") -> tup
             if _overlaps(rule, other):
                 problems.append(
                     f"{where}[{index}].path (YAML only): duplicate of {where}[{other_index}]"
-                    " (same path and methods)"
+                    " (same path and methods; a rule listing GET covers HEAD)"
                 )
                 break
         seen.append((rule, index))
@@ -146,13 +146,17 @@ def _is_string_list(value: object) -> TypeGuard[list[str]]:
 
 
 def _methods(value: object, where: str, problems: list[str]) -> frozenset[str]:
+    """The rule's methods; one that lists GET also covers HEAD (RFC 9110 section 9.3.2: HEAD
+    is GET without the content, the same headers and lengths), so a restricted GET is never
+    readable by HEAD through the next rule. Done here, once, so the effective settings show
+    it and a separate HEAD rule on the same path is named as a duplicate."""
     if value is None:
         return frozenset()
     methods = frozenset(v.strip().upper() for v in value) if _is_string_list(value) else None
     if not methods or not all(_METHOD.fullmatch(method) for method in methods):
         problems.append(f"{where}.methods (YAML only): must be a list of HTTP methods (GET, ...)")
         return frozenset()
-    return methods
+    return methods | {"HEAD"} if "GET" in methods else methods
 
 
 def claim_text(value: object) -> str | None:

@@ -16,6 +16,7 @@ def test_methods_claims_and_actors_load(tmp_path: Path) -> None:
         {"path": "/api", "methods": ["get", "HEAD"], "allow": "public"},
         {"path": "/api", "claims": {"tenant": ["acme", 7, True]}},
         {"path": "/calls", "actors": ["https://orders.example.com/"], "groups": ["svc"]},
+        {"path": "/docs", "methods": ["GET"], "groups": ["readers"]},
     ]
     settings = load_settings(write_config(tmp_path, {"policy": policy}), {})
     assert settings.policy == (
@@ -26,6 +27,10 @@ def test_methods_claims_and_actors_load(tmp_path: Path) -> None:
             "restricted",
             groups=frozenset({"svc"}),
             actors=frozenset({"https://orders.example.com"}),
+        ),
+        # A rule that lists GET also covers HEAD (RFC 9110 section 9.3.2).
+        PolicyRule(
+            "/docs", "restricted", groups=frozenset({"readers"}), methods=frozenset({"GET", "HEAD"})
         ),
     )
 
@@ -59,6 +64,14 @@ RULE_ERRORS: list[tuple[str, list[Any], str]] = [
         [
             {"path": "/a", "allow": "public", "methods": ["GET", "HEAD"]},
             {"path": "/a", "groups": ["x"], "methods": ["HEAD"]},
+        ],
+        "policy[1].path (YAML only): duplicate of policy[0]",
+    ),
+    (
+        "duplicate-head-under-get",  # RFC 9110 section 9.3.2: a GET rule covers HEAD
+        [
+            {"path": "/a", "groups": ["x"], "methods": ["GET"]},
+            {"path": "/a", "allow": "public", "methods": ["HEAD"]},
         ],
         "policy[1].path (YAML only): duplicate of policy[0]",
     ),
