@@ -63,6 +63,12 @@ FORWARDING_HEADERS: frozenset[str] = frozenset(
     }
 )
 
+# Connection options (RFC 9110 section 7.6.1) that name no field of the request, or one the
+# proxy's fixed hop-by-hop list removes anyway: the usual `keep-alive`, `close`, `upgrade`.
+_PLAIN_OPTIONS = frozenset({"", "close", "keep-alive", "upgrade", "te"})
+# An end-to-end field no connection option removes: HTTP/1.1 needs it (RFC 9112 section 3.2).
+_NEVER_OPTIONS = frozenset({"host"})
+
 _MAX_REQUEST_ID = 200
 # Identity values: everything printable ASCII but '%' passes as is; '%', other characters and
 # non-ASCII are UTF-8 percent-encoded (RFC 3986 section 2.1). See `identity_headers`.
@@ -84,28 +90,67 @@ def _is_spoofable(name: str) -> bool:
     return "_" in name and canonical in FORWARDING_HEADERS | {"x-request-id"}
 
 
-def strip_untrusted(headers: CIMultiDict[str], *, cookie_name: str) -> None:
-    """Remove, in place, every spoofable header, the sidecar's cookie and `Authorization`.
+def drop_connection_options(headers: CIMultiDict[str]) -> None:
+    """Apply the client's `Connection` header to the client's own fields, in place: remove it
+    and every field it names (RFC 9110 section 7.6.1: they were meant for this hop only).
 
-    The session cookie is a bearer credential for the sidecar only: it never reaches the
-    upstream. Other cookies are kept byte-exact. `Authorization` always goes: with
+    Run first, on the client's request alone, before anything is injected: applied after, as
+    the proxy's hop-by-hop pass did, `Connection: X-Auth-Subject, X-Forwarded-For` removed
+    the sidecar's own headers on their way upstream (Traefik CVE-2024-45410's class). With the
+    `Connection` header gone from here on, nothing later can apply it again. `Host` is never
+    removed (HTTP/1.1 requires it, RFC 9112 section 3.2). Callers check for `Connection` first:
+    most requests have none, and `keep-alive` alone costs one split.
+    """
+    named = {
+        option.strip().lower()
+        for value in headers.popall("Connection", ())
+        for option in value.split(",")
+    }
+    named -= _PLAIN_OPTIONS
+    if named:
+        named -= _NEVER_OPTIONS
+        for name in {name for name in headers if name.lower() in named}:
+            headers.popall(name, None)
+
+
+def strip_untrusted(headers: CIMultiDict[str], *, cookie_name: str) -> None:
+    """Remove, in place, every spoofable header, the sidecar's cookies and `Authorization`.
+
+    The session cookie is a bearer credential for the sidecar only, and the login-binding
+    cookies (`<cookie_name>_login_<hash>`) tie a login to its browser: none of them reaches
+    the upstream. Other cookies are kept byte-exact. `Authorization` always goes: with
     `headers.forward_token` the upstream gets only the token the sidecar verified, set again
     by the pipeline.
     """
     for name in {name for name in headers if _is_spoofable(name)}:
         headers.popall(name, None)
     headers.popall("Authorization", None)
-    _strip_cookie(headers, cookie_name)
+    if "Cookie" in headers:
+        _strip_cookies(headers, cookie_name)
 
 
-def _strip_cookie(headers: CIMultiDict[str], cookie_name: str) -> None:
+def _strip_cookies(headers: CIMultiDict[str], cookie_name: str) -> None:
+    """Drop the sidecar's cookies: `cookie_name` and every name in its login-binding family
+    (`sidecar.auth.login`). A `Cookie` line that mentions neither is kept as it is."""
+    binding_prefix = cookie_name + "_login_"
     values = headers.popall("Cookie", [])
     for value in values:
+        if cookie_name not in value:  # both names start with it: the common, cheap case
+            headers.add("Cookie", value)
+            continue
         # RFC 6265 section 5.4: pairs separated by ';'; names are case-sensitive.
-        kept = [pair for pair in value.split(";") if pair.split("=", 1)[0].strip() != cookie_name]
+        kept = [
+            pair
+            for pair in value.split(";")
+            if not _is_own_cookie(pair.split("=", 1)[0].strip(), cookie_name, binding_prefix)
+        ]
         remaining = ";".join(kept).lstrip()
         if remaining:
             headers.add("Cookie", remaining)
+
+
+def _is_own_cookie(name: str, cookie_name: str, binding_prefix: str) -> bool:
+    return name == cookie_name or name.startswith(binding_prefix)
 
 
 def forwarded_headers(

@@ -6,19 +6,26 @@ from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
 from sidecar.errors import BadRequest, Forbidden, NotFound, SidecarError
 from sidecar.pipeline.context import RequestContext, refuse_unauthenticated
-from sidecar.pipeline.headers import IdentityHeaders, forwarded_headers, strip_untrusted
+from sidecar.pipeline.headers import (
+    IdentityHeaders,
+    drop_connection_options,
+    forwarded_headers,
+    strip_untrusted,
+)
 from sidecar.pipeline.policy import Policy
 from sidecar.pipeline.routes import RouteTable, upstream_path
+from sidecar.sessions.sockets import SESSION_TAG
 from sidecar.tokens.assertion import AssertionSigner
 from sidecar.tokens.id_tokens import TokenValidator
 from sidecar.tokens.identity import Identity, IdentityMemo
 from sidecar.tokens.trusted_issuers import ExchangedTokenValidator
 from sidecar.upstream.proxy import UpstreamProxy
+from sidecar.upstream.websocket import watch_session
 
 _BEARER = "bearer "
 
@@ -154,7 +161,9 @@ class Authorize:
 
 
 class RewriteHeaders:
-    """Strip what a client may spoof, then add forwarding and verified identity headers."""
+    """Apply the client's `Connection` list to its own fields, strip what a client may spoof,
+    then add forwarding and verified identity headers (in that order: nothing the client
+    sends can remove what the sidecar sets, RFC 9110 section 7.6.1)."""
 
     def __init__(self, signer: AssertionSigner, cookie_name: str, forward_token: bool) -> None:
         self._signer = signer
@@ -165,6 +174,8 @@ class RewriteHeaders:
     async def __call__(self, ctx: RequestContext) -> None:
         request = ctx.request
         headers = CIMultiDict(request.headers)
+        if "Connection" in headers:  # the client's hop-by-hop fields, before any injection
+            drop_connection_options(headers)
         # The client's own Authorization never passes as is: with `forward_token` the upstream
         # gets only a token the sidecar verified (on a public path the client's may be anything).
         strip_untrusted(headers, cookie_name=self._cookie_name)
@@ -210,7 +221,9 @@ class ProxyToUpstream:
     """Stream to the route's upstream. The upstream gets the normalized path the policy
     judged (less the route's prefix with `strip_prefix`), so that an upstream decoding `%2F`
     or resolving `..` differently cannot serve something other than what was authorized
-    (path-confusion bypasses, e.g. CVE-2021-41773's class)."""
+    (path-confusion bypasses, e.g. CVE-2021-41773's class). An upgrade under a session is
+    watched from before the upstream handshake (`websocket.watch_session`): a logout while
+    the upstream is still answering closes the socket the moment it opens."""
 
     def __init__(self, proxies: Mapping[str, UpstreamProxy]) -> None:
         self._proxies = proxies  # by route name; a route without upstream has none
@@ -222,9 +235,12 @@ class ProxyToUpstream:
         if proxy is None:  # a forward-auth-only route: nothing to proxy to
             ctx.decision = "no_upstream"
             raise NotFound()
-        ctx.response = await proxy.forward(
-            ctx.request, ctx.upstream_headers, upstream_path(route, ctx.path)
-        )
+        request, path = ctx.request, upstream_path(route, ctx.path)
+        if hdrs.UPGRADE in request.headers and SESSION_TAG in request:
+            with watch_session(request):
+                ctx.response = await proxy.forward(request, ctx.upstream_headers, path)
+            return
+        ctx.response = await proxy.forward(request, ctx.upstream_headers, path)
 
 
 class AnswerVerify:

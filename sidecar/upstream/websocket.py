@@ -5,7 +5,9 @@ Pings and pongs are answered per hop by aiohttp (autoping), as each hop is its o
 
 A websocket opened under a session cookie is watched (`sidecar.sessions.sockets`): when the
 session ends on any replica both hops are closed with 1008 (RFC 6455 section 7.4.1, policy
-violation), CONTRACT "A session ends everywhere at once".
+violation), CONTRACT "A session ends everywhere at once". The watch starts before the upstream
+handshake (`watch_session`, around the whole exchange): a session that ends while the upstream
+is still answering the handshake closes the socket as soon as it opens, never relayed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from multidict import CIMultiDict
 from sidecar.sessions.sockets import SESSION_TAG, SOCKETS
 
 Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse[Any]
+
+# Set by `watch_session` on an upgrade request: the event of its session's end.
+SESSION_ENDED = web.RequestKey("session_ended", asyncio.Event)
 
 # RFC 6455 section 4.1: the handshake fields belong to one connection; aiohttp generates fresh
 # ones for the upstream hop (the key, the version, the extensions it supports). The subprotocol
@@ -82,33 +87,65 @@ async def relay(
             await client.prepare(request)
         except ConnectionResetError:
             return client
-        pumps = (
-            asyncio.create_task(_pump(client, upstream)),
-            asyncio.create_task(_pump(upstream, client)),
-        )
-        try:
-            with _session_watch(request) as ended:
-                waiter = asyncio.create_task(ended.wait())
-                try:
-                    await asyncio.wait((*pumps, waiter), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-                if ended.is_set():
-                    await _close_both(client, upstream, pumps)
-        finally:
-            # The finished pump closed the other side, which ends the other pump; cancel it
-            # anyway so a peer that never completes the close handshake cannot hold us.
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-            await client.close()
+        with _session_watch(request) as ended:
+            if ended.is_set():  # ended during the upstream handshake: not one frame relayed
+                await _close_both(client, upstream, ())
+                return client
+            await _relay_until_ended(client, upstream, ended)
     return client
+
+
+async def _relay_until_ended(
+    client: web.WebSocketResponse,
+    upstream: aiohttp.ClientWebSocketResponse[Any],
+    ended: asyncio.Event,
+) -> None:
+    pumps = (
+        asyncio.create_task(_pump(client, upstream)),
+        asyncio.create_task(_pump(upstream, client)),
+    )
+    try:
+        waiter = asyncio.create_task(ended.wait())
+        try:
+            await asyncio.wait((*pumps, waiter), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if ended.is_set():
+            await _close_both(client, upstream, pumps)
+    finally:
+        # The finished pump closed the other side, which ends the other pump; cancel it
+        # anyway so a peer that never completes the close handshake cannot hold us.
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        await client.close()
+
+
+@contextlib.contextmanager
+def watch_session(request: web.Request) -> Iterator[None]:
+    """Watch the session `request` was authenticated by for as long as the block runs: wrap
+    the whole upstream exchange of a websocket upgrade in it, so that the watch is in place
+    before the upstream handshake starts (CONTRACT: every websocket of an ended session closes
+    within 1 s, one whose handshake was in flight at the logout included). Registers nothing
+    for a request without a session (a bearer token, a public path)."""
+    registry, tag = request.app.get(SOCKETS), request.get(SESSION_TAG)
+    if registry is None or tag is None:
+        yield
+        return
+    with registry.watch(tag) as ended:
+        request[SESSION_ENDED] = ended
+        yield
 
 
 @contextlib.contextmanager
 def _session_watch(request: web.Request) -> Iterator[asyncio.Event]:
     """Set when the session this websocket was opened under ends (never set for a bearer
-    token or a public path: nothing to end)."""
+    token or a public path: nothing to end): the watch `watch_session` started before the
+    handshake, else one from now on."""
+    ended = request.get(SESSION_ENDED)
+    if ended is not None:
+        yield ended
+        return
     registry, tag = request.app.get(SOCKETS), request.get(SESSION_TAG)
     if registry is None or tag is None:
         yield asyncio.Event()
@@ -120,7 +157,7 @@ def _session_watch(request: web.Request) -> Iterator[asyncio.Event]:
 async def _close_both(
     client: web.WebSocketResponse,
     upstream: aiohttp.ClientWebSocketResponse[Any],
-    pumps: tuple[asyncio.Task[None], ...],
+    pumps: tuple[asyncio.Task[None], ...] | tuple[()],
 ) -> None:
     for pump in pumps:
         pump.cancel()
