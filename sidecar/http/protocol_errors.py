@@ -19,6 +19,8 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
+from sidecar.pipeline.context import REQUEST_ID
+
 log = structlog.get_logger("sidecar.http")
 
 
@@ -37,8 +39,15 @@ class JsonErrorRequestHandler(RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError("response already started")
         error = HTTPStatus(status).phrase.lower().replace(" ", "_") if status else "error"
-        body = json.dumps({"error": error, "request_id": uuid.uuid4().hex})
-        response = web.Response(status=status, text=body, content_type="application/json")
+        # The access line's id when the request got that far (a handler's bug), else a new one.
+        req_id = request.get(REQUEST_ID) or uuid.uuid4().hex
+        body = json.dumps({"error": error, "request_id": req_id})
+        response = web.Response(
+            status=status,
+            text=body,
+            content_type="application/json",
+            headers={"X-Request-ID": req_id},
+        )
         response.force_close()
         return response
 
