@@ -123,7 +123,8 @@ def status_error(status: int) -> str:
 
 def http_exception_response(exc: web.HTTPException, error: str, req_id: str) -> web.Response:
     """`exc` as sent, with the contract's JSON body and `X-Request-ID`; its other headers
-    (`Allow` of a 405, `Location` of a redirect) kept. A status without a body stays empty."""
+    (`Allow` of a 405, `Location` of a redirect) kept. A status below 400 is no error: like
+    the sidecar's own redirects it goes without a body, as does a status that has none."""
     headers = CIMultiDict(exc.headers)
     for name in _BODY_FIELDS:
         headers.popall(name, None)
