@@ -67,7 +67,7 @@ def test_the_contract_example_loads(tmp_path: Path) -> None:
                 "/v1/admin",
                 "restricted",
                 groups=frozenset({"admins"}),
-                methods=frozenset({"GET", "POST"}),
+                methods=frozenset({"GET", "HEAD", "POST"}),  # GET covers HEAD (RFC 9110)
             ),
             PolicyRule("/v1", "authenticated"),
         ),
