@@ -101,11 +101,10 @@ def drop_connection_options(headers: CIMultiDict[str]) -> None:
     removed (HTTP/1.1 requires it, RFC 9112 section 3.2). Callers check for `Connection` first:
     most requests have none, and `keep-alive` alone costs one split.
     """
-    named = {
-        option.strip().lower()
-        for value in headers.popall("Connection", ())
-        for option in value.split(",")
-    }
+    values = headers.popall("Connection", ())
+    if len(values) == 1 and values[0].strip().lower() in _PLAIN_OPTIONS:
+        return  # `keep-alive` or `close` alone: the usual case, nothing named
+    named = {option.strip().lower() for value in values for option in value.split(",")}
     named -= _PLAIN_OPTIONS
     if named:
         named -= _NEVER_OPTIONS
