@@ -29,14 +29,13 @@ from sidecar.metrics import Metrics
 from sidecar.net import is_trusted_peer
 from sidecar.pipeline.context import DECISION, REQUEST_ID, SUBJECT, TRUSTED_PEER
 from sidecar.pipeline.headers import request_id
+from sidecar.upstream.proxy import CLIENT_CLOSED_REQUEST  # nothing sent: the client left
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # What aiohttp's server sends for an exception that escapes every middleware
 # (`RequestHandler._handle_request`): a timeout is a 504, anything else a 500.
 _TIMEOUT_STATUS, _UNHANDLED_STATUS = 504, 500
-# nginx's convention for "the client left before the answer": nothing was sent.
-CLIENT_CLOSED_REQUEST = 499
 # Fields of an `HTTPException` that describe its plain-text body, not the JSON one sent instead.
 _BODY_FIELDS = ("Content-Type", "Content-Length", "Content-Encoding")
 
