@@ -35,14 +35,29 @@ local IDENTITY_HEADERS = {
   "X-Auth-Assertion", "X-Credential-Identifier", "X-Auth-Actor",
 }
 
--- The contract's list of spoofable identity headers (the sidecar's own and other systems').
+-- The contract's list of spoofable identity headers (the sidecar's own and other systems'):
+-- the same names as SPOOFABLE_HEADERS, SPOOFABLE_PREFIXES and FORWARDING_HEADERS in
+-- sidecar/pipeline/headers.py (tests/gateways/test_kong_header_lists.py compares them).
 local STRIPPED_EXACT = {
+  ["x-auth-subject"] = true, ["x-auth-email"] = true, ["x-auth-username"] = true,
+  ["x-auth-name"] = true, ["x-auth-groups"] = true, ["x-auth-assertion"] = true,
+  ["x-auth-actor"] = true, ["x-credential-identifier"] = true,
   ["x-forwarded-user"] = true, ["x-forwarded-email"] = true, ["x-forwarded-groups"] = true,
-  ["x-forwarded-preferred-username"] = true, ["x-credential-identifier"] = true,
+  ["x-forwarded-preferred-username"] = true, ["x-forwarded-access-token"] = true,
   ["x-anonymous-consumer"] = true, ["x-userinfo"] = true, ["x-id-token"] = true,
   ["x-access-token"] = true,
+  ["remote-user"] = true, ["remote-groups"] = true, ["remote-email"] = true,
+  ["remote-name"] = true,
 }
 local STRIPPED_PREFIXES = { "x-auth-", "x-consumer-", "x-authenticated-" }
+-- Headers only a trusted proxy sets: their `_` twins are never sent by a real proxy, and an
+-- upstream reading `_` as `-` (WSGI, PHP, Rack) would believe them.
+local FORWARDING_UNDERSCORE_TWINS = {
+  ["forwarded"] = true, ["x-forwarded-for"] = true, ["x-forwarded-proto"] = true,
+  ["x-forwarded-host"] = true, ["x-forwarded-port"] = true, ["x-forwarded-prefix"] = true,
+  ["x-forwarded-uri"] = true, ["x-forwarded-method"] = true, ["x-original-uri"] = true,
+  ["x-original-method"] = true, ["x-real-ip"] = true, ["x-request-id"] = true,
+}
 
 -- Denials the sidecar decides and the client must see as they are (404: no route of the
 -- sidecar's route table matches the forwarded host and URI).
@@ -66,7 +81,7 @@ local function is_identity_header(name)
       return true
     end
   end
-  return false
+  return FORWARDING_UNDERSCORE_TWINS[c] == true and find(name, "_", 1, true) ~= nil
 end
 
 --- Removes every identity header the client sent.
@@ -236,5 +251,10 @@ end
 -- Exposed for the unit tests.
 AuthSidecar._is_identity_header = is_identity_header
 AuthSidecar._without_cookie = without_cookie
+AuthSidecar._stripped = {
+  exact = STRIPPED_EXACT,
+  prefixes = STRIPPED_PREFIXES,
+  forwarding_twins = FORWARDING_UNDERSCORE_TWINS,
+}
 
 return AuthSidecar
