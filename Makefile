@@ -4,7 +4,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROVIDER_DIR := tests/provider
-APT_PKGS := redis-server redis-tools chromium nginx-light wrk lua-busted lua5.1 original-awk apache2-utils
+# The lua module (+ lua-resty-core, OpenResty's LuaJIT) loads into nginx-light's nginx with
+# load_module: the Kong plugin's real-nginx tests (tests/kong_nginx/); nginx-extras is not needed.
+APT_PKGS := redis-server redis-tools chromium nginx-light wrk lua-busted lua5.1 original-awk apache2-utils \
+            libnginx-mod-http-lua lua-resty-core lua-resty-lrucache lua-cjson
 STAMP := $(VENV)/.deps-stamp
 # `make bench` only: the C peers it measures the sidecar against (not needed by `make test`).
 BENCH_APT_PKGS := wrk nginx-light apache2 libapache2-mod-auth-openidc
