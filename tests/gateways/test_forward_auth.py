@@ -1,0 +1,134 @@
+"""Forward-auth behind real gateways (docs/gateways.md): the same cases for each gateway.
+
+nginx `auth_request`, Traefik ForwardAuth, Caddy `forward_auth` and Envoy `ext_authz`, each
+configured exactly as the doc says, in front of the real sidecar (route table, no upstream),
+the echo upstream and the stand-in OpenID provider.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+
+from tests.fixtures.gateway_kinds import KINDS, Kind
+from tests.fixtures.gateways import RunningGateway
+from tests.fixtures.provider import USERS, OidcProvider
+from tests.fixtures.upstream import EchoUpstream
+
+pytestmark = [
+    pytest.mark.gateways,
+    pytest.mark.parametrize("kind", sorted(KINDS), indirect=True),
+]
+
+ADMIN, PLAIN = USERS[0], USERS[1]
+API = {"Accept": "application/json"}
+BROWSER = {"Accept": "text/html,application/xhtml+xml"}
+# The contract's identity headers (CONTRACT "Identity headers sent upstream"), one name of each
+# family; each is sent as written, lower case, upper case, and each of those with `_`.
+IDENTITY_NAMES = [
+    "X-Auth-Subject", "X-Auth-Email", "X-Auth-Username", "X-Auth-Name", "X-Auth-Groups",
+    "X-Auth-Assertion", "X-Auth-Actor", "X-Credential-Identifier", "X-Forwarded-User",
+    "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username",
+    "X-Auth-Request-Email", "X-Consumer-Username", "X-Authenticated-Userid",
+    "X-Anonymous-Consumer", "X-Userinfo", "X-Id-Token", "X-Access-Token",
+]  # fmt: skip
+# Names of the families no gateway config lists one by one.
+UNLISTED = ["X-Auth-Request-Whatever", "X-Consumer-Whatever", "X-Authenticated-Whatever"]
+EVIL = "evil-value"
+
+
+def spoofed(names: list[str]) -> list[tuple[str, str]]:
+    forms = [form for n in names for form in (n, n.lower(), n.upper())]
+    return [(f, EVIL) for f in forms] + [(f.replace("-", "_"), EVIL) for f in forms]
+
+
+def received(upstream: EchoUpstream) -> dict[str, list[str]]:
+    """The last request's headers at the upstream: lower-cased name -> values."""
+    found: dict[str, list[str]] = {}
+    for name, value in upstream.last()["headers"]:
+        found.setdefault(name.lower(), []).append(value)
+    return found
+
+
+async def bearer(provider: OidcProvider, user: Any) -> dict[str, str]:
+    tokens = await provider.login(user.email, user.password)
+    return {"Authorization": f"Bearer {tokens.id_token}"}
+
+
+async def test_without_a_session(
+    stack: RunningGateway, client: aiohttp.ClientSession, echo_upstream: EchoUpstream
+) -> None:
+    url = stack.url + "/app/q?a=1"
+    async with client.get(url, headers=API) as resp:
+        assert resp.status == 401, stack.log()
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    bad = {**API, "Authorization": "Bearer not.a.token"}
+    async with client.get(url, headers=bad) as resp:
+        assert resp.status == 401
+        assert "invalid_token" in resp.headers["WWW-Authenticate"]
+    async with client.get(url, headers=BROWSER, allow_redirects=False) as resp:
+        assert resp.status == 302
+        login = resp.headers["Location"]
+    assert urlsplit(login).path == "/.auth/login" or "/auth" in login, login
+    assert echo_upstream.requests == []
+
+
+async def test_identity_reaches_the_app_and_nothing_else(
+    stack: RunningGateway,
+    kind: Kind,
+    oidc_provider: OidcProvider,
+    client: aiohttp.ClientSession,
+    echo_upstream: EchoUpstream,
+) -> None:
+    headers = [*API.items(), *(await bearer(oidc_provider, ADMIN)).items()]
+    headers += spoofed(IDENTITY_NAMES + UNLISTED)
+    async with client.get(stack.url + "/app/x", headers=headers) as resp:
+        assert resp.status == 200, (await resp.text()) + stack.log()
+    seen = received(echo_upstream)
+    leaked = sorted(name for name, values in seen.items() if EVIL in values)
+    expected_leaks = [] if kind.by_prefix else sorted(n.lower() for n in UNLISTED)
+    assert leaked == expected_leaks
+    assert not [name for name in seen if "_" in name], "a name with _ reached the app"
+    (subject,) = seen["x-auth-subject"]
+    assert seen["x-credential-identifier"] == [subject]
+    assert seen["x-auth-email"] == [ADMIN.email]
+    assert seen["x-auth-groups"] == [",".join(ADMIN.groups)]
+    assert seen["x-auth-assertion"][0].count(".") == 2
+    assert "x-auth-actor" not in seen
+    assert "authorization" not in seen, "the client's bearer token reached the app"
+
+
+async def test_policy_and_route_table_answers_arrive_as_such(
+    stack: RunningGateway,
+    oidc_provider: OidcProvider,
+    client: aiohttp.ClientSession,
+    echo_upstream: EchoUpstream,
+) -> None:
+    plain = {**API, **(await bearer(oidc_provider, PLAIN))}
+    async with client.get(stack.url + "/app/admin/panel", headers=plain) as resp:
+        assert resp.status == 403, stack.log()
+    forged = {**plain, "X-Forwarded-Uri": "/app/public", "X-Original-URI": "/app/public"}
+    async with client.get(stack.url + "/app/admin/panel", headers=forged) as resp:
+        assert resp.status == 403, "a client's X-Forwarded-Uri was believed"
+    async with client.get(stack.url + "/nowhere", headers=plain) as resp:
+        assert resp.status == 404, stack.log()
+    assert echo_upstream.requests == []
+    async with client.get(stack.url + "/app/public/page", headers=API) as resp:
+        assert resp.status == 200
+    assert echo_upstream.last()["path"] == "/app/public/page"
+
+
+async def test_sidecar_down_is_5xx_never_a_pass(
+    stack_without_sidecar: RunningGateway,
+    client: aiohttp.ClientSession,
+    echo_upstream: EchoUpstream,
+) -> None:
+    for headers in (API, BROWSER, {**API, "Authorization": "Bearer a.b.c"}):
+        async with client.get(
+            stack_without_sidecar.url + "/app/x", headers=headers, allow_redirects=False
+        ) as resp:
+            assert 500 <= resp.status < 600, resp.status
+    assert echo_upstream.requests == []
