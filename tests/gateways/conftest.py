@@ -25,7 +25,10 @@ ROUTES = [
             {"path": "/app", "allow": "authenticated"},
         ],
     },
-    {"match": {"path": "/reports"}, "policy": [{"path": "/reports", "email_domains": ["example.com"]}]},
+    {
+        "match": {"path": "/reports"},
+        "policy": [{"path": "/reports", "email_domains": ["example.com"]}],
+    },
 ]
 
 Start = Callable[[], Awaitable[RunningGateway]]

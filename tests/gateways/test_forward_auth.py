@@ -72,7 +72,8 @@ async def test_without_a_session(
     async with client.get(url, headers=BROWSER, allow_redirects=False) as resp:
         assert resp.status == 302
         login = resp.headers["Location"]
-    assert urlsplit(login).path == "/.auth/login" or "/auth" in login, login
+    assert urlsplit(login).path == "/.auth/login", login
+    assert parse_qs(urlsplit(login).query)["rd"] == ["/app/q?a=1"]
     assert echo_upstream.requests == []
 
 
