@@ -133,3 +133,23 @@ async def test_sidecar_down_is_5xx_never_a_pass(
         ) as resp:
             assert 500 <= resp.status < 600, resp.status
     assert echo_upstream.requests == []
+
+
+async def test_other_methods_are_decided_too(
+    stack: RunningGateway,
+    oidc_provider: OidcProvider,
+    client: aiohttp.ClientSession,
+    echo_upstream: EchoUpstream,
+) -> None:
+    auth = {**API, **(await bearer(oidc_provider, ADMIN))}
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        async with client.request(
+            method, stack.url + "/app/items", data=b"{}", headers=API
+        ) as resp:
+            assert resp.status == 401, (method, stack.log())
+        async with client.request(
+            method, stack.url + "/app/items", data=b"{}", headers=auth
+        ) as resp:
+            assert resp.status == 200, (method, await resp.text())
+        assert echo_upstream.last()["method"] == method
+        assert echo_upstream.last()["body_len"] == 2
