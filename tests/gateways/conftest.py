@@ -3,7 +3,7 @@ upstream, stand-in provider, and the gateway configured as docs/gateways.md says
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,26 +12,9 @@ import aiohttp
 import pytest
 
 from tests.fixtures.gateway_kinds import KINDS, Kind
-from tests.fixtures.gateways import Ports, RunningGateway, wait_ready
+from tests.fixtures.gateways import ROUTES, Ports, RunningGateway, wait_ready
 from tests.fixtures.ports import free_port, refused_port
 from tests.fixtures.upstream import EchoUpstream
-
-ROUTES = [
-    {
-        "match": {"path": "/app"},
-        "policy": [
-            {"path": "/app/admin", "groups": ["admins"]},
-            {"path": "/app/public", "allow": "public"},
-            {"path": "/app", "allow": "authenticated"},
-        ],
-    },
-    {
-        "match": {"path": "/reports"},
-        "policy": [{"path": "/reports", "email_domains": ["example.com"]}],
-    },
-]
-
-Start = Callable[[], Awaitable[RunningGateway]]
 
 
 @pytest.fixture
