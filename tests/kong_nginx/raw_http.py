@@ -17,7 +17,8 @@ class RawResponse:
 async def raw_request(url: str, lines: list[tuple[str, str]], path: str = "/app/x") -> RawResponse:
     """GET `path` with Host, Connection and exactly `lines`."""
     parts = urlsplit(url)
-    assert parts.hostname and parts.port
+    assert parts.hostname
+    assert parts.port
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     try:
         head = [f"GET {path} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]

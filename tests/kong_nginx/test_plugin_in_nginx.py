@@ -18,7 +18,7 @@ pytestmark = pytest.mark.kong_nginx
 
 ADMIN, PLAIN = USERS[0], USERS[1]
 # Every name the sidecar strips, in three cases and with `_`; the forwarding headers with `_`.
-SPOOFED_NAMES = sorted(SPOOFABLE_HEADERS) + ["x-auth-request-email", "x-consumer-id"]
+SPOOFED_NAMES = [*sorted(SPOOFABLE_HEADERS), "x-auth-request-email", "x-consumer-id"]
 SPOOFED = [
     (form, EVIL)
     for name in SPOOFED_NAMES
