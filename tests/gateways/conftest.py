@@ -44,8 +44,15 @@ def _ports(upstream: EchoUpstream, sidecar_port: int) -> Ports:
 
 
 @pytest.fixture
+def sidecar_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """More sidecar settings, by indirect parametrization."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
 async def stack(
     kind: Kind,
+    sidecar_overrides: dict[str, Any],
     tmp_path: Path,
     sidecar_factory: Callable[..., Any],
     echo_upstream: EchoUpstream,
@@ -58,6 +65,7 @@ async def stack(
         "trusted_proxies": "127.0.0.1/32",
         "policy": None,
         "routes": ROUTES,
+        **sidecar_overrides,
     }
     await sidecar_factory(overrides, port=ports.sidecar, upstream=None)
     gateway = kind.start(tmp_path, ports)
