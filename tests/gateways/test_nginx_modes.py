@@ -1,5 +1,6 @@
 """A real gateway in front of the running sidecar: nginx in proxy mode (proxy_pass) and in
-forward-auth mode (auth_request /.auth/verify), the sidecar trusting only 127.0.0.1.
+forward-auth mode (auth_request /.auth/verify), the sidecar trusting only 127.0.0.1, run as the
+console script. (docs/gateways.md's nginx configuration is tested in test_forward_auth.py.)
 
 What must hold through the gateway: the identity reaches the echo upstream, spoofed identity
 headers do not, 401 / 403 / the browser's 302 come back to the client, and a browser login
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from tests.deploy.gateway import (
+from tests.fixtures.gateways_nginx import (
     Gateway,
     nginx_binary,
     reserve_port,
@@ -27,6 +28,8 @@ from tests.fixtures.procs import log_tail, stop_process
 from tests.fixtures.provider import USERS, OidcProvider
 from tests.fixtures.sidecar import base_config
 from tests.fixtures.upstream import EchoUpstream
+
+pytestmark = pytest.mark.gateways
 
 ADMIN, PLAIN = USERS[0], USERS[1]
 # Sent by the client on every request; none may reach the upstream with these values.
