@@ -44,6 +44,20 @@ describe("auth-sidecar plugin", function()
     assert.equal(1000, rec.max_headers)
   end)
 
+  it("clears remote-* and the _ twins of forwarding headers, keeps their - spellings", function()
+    local headers = {
+      ["remote-user"] = "evil", ["Remote_Groups"] = "admins", ["x-forwarded-access-token"] = "t",
+      ["x_forwarded_for"] = "10.0.0.1", ["X_Real_IP"] = "10.0.0.1", ["x_request_id"] = "r",
+      ["x-forwarded-for"] = "1.2.3.4", ["x-request-id"] = "abc", ["x-real-ip"] = "1.2.3.4",
+    }
+    local rec = run({ headers = headers }, { status = 401, headers = {} })
+    for _, name in ipairs({ "remote-user", "Remote_Groups", "x-forwarded-access-token",
+                            "x_forwarded_for", "X_Real_IP", "x_request_id" }) do
+      assert.is_true(has(rec.cleared, name), name .. " not cleared")
+    end
+    assert.equal(6, #rec.cleared)
+  end)
+
   it("asks /.auth/verify with the original request", function()
     local rec = run({
       method = "POST", uri = "/reports/q?x=1", host = "app.example.com", scheme = "https",
