@@ -73,7 +73,10 @@ async def kong(
         **sidecar_overrides,
     }
     await sidecar_factory(overrides, port=ports.sidecar, upstream=None)
-    conf = {"verify_url": f"http://127.0.0.1:{ports.sidecar}/.auth/verify", **plugin_conf}
+    verify_url = f"http://127.0.0.1:{ports.sidecar}/.auth/verify"
+    if "verify_status" in plugin_conf:  # a verify endpoint answering that status: the echo's
+        verify_url = f"{echo_upstream.url}/__status?code={plugin_conf.pop('verify_status')}"
+    conf = {"verify_url": verify_url, **plugin_conf}
     gateway = start_kong_nginx(tmp_path, ports, conf, max_headers)
     started.append(gateway)
     await wait_ready(gateway, lambda status: status == 200)

@@ -122,3 +122,19 @@ async def test_sidecar_down_is_503(
             assert await resp.json() == {"error": "auth_unavailable"}
     assert echo_upstream.requests == []
     assert "auth-sidecar verify call failed" in kong_without_sidecar.log()
+
+
+@pytest.mark.parametrize(
+    "plugin_conf",
+    [{"verify_status": code} for code in (500, 502, 204, 201)],
+    indirect=True,
+    ids=lambda conf: str(conf["verify_status"]),
+)
+async def test_an_unexpected_verify_status_is_503_never_a_pass(
+    kong: RunningGateway, client: aiohttp.ClientSession, echo_upstream: EchoUpstream
+) -> None:
+    async with client.get(kong.url + "/app/x", headers=API) as resp:
+        assert resp.status == 503
+        assert resp.headers["Retry-After"] == "5"
+    paths = {request["path"] for request in echo_upstream.requests}
+    assert paths == {"/__status"}, "only the verify call reached the echo server"
