@@ -14,7 +14,7 @@ local function sorted_keys(set)
   return keys
 end
 
-local stripped = handler._stripped
+local stripped = handler._stripped or { exact = {}, prefixes = {}, forwarding_twins = {} }
 for _, name in ipairs(sorted_keys(stripped.exact)) do print("exact " .. name) end
 for _, name in ipairs(stripped.prefixes) do print("prefix " .. name) end
 for _, name in ipairs(sorted_keys(stripped.forwarding_twins)) do print("twin " .. name) end

@@ -81,9 +81,9 @@ def plugin() -> dict[str, set[str]]:
 
 
 def test_the_plugin_tables_are_the_python_lists(plugin: dict[str, set[str]]) -> None:
-    assert plugin["exact"] == set(SPOOFABLE_HEADERS)
-    assert plugin["prefix"] == set(SPOOFABLE_PREFIXES)
-    assert plugin["twin"] == set(FORWARDING_HEADERS) | {"x-request-id"}
+    assert plugin.get("exact") == set(SPOOFABLE_HEADERS)
+    assert plugin.get("prefix") == set(SPOOFABLE_PREFIXES)
+    assert plugin.get("twin") == set(FORWARDING_HEADERS) | {"x-request-id"}
 
 
 def test_the_plugin_strips_what_the_sidecar_strips(plugin: dict[str, set[str]]) -> None:
