@@ -75,6 +75,10 @@ async def test_without_a_session(
     async with client.get(url, headers=BROWSER, allow_redirects=False) as resp:
         assert resp.status == 302
         login = resp.headers["Location"]
+    async with client.head(url, headers=BROWSER, allow_redirects=False) as resp:
+        assert resp.status == 302
+    async with client.post(url, headers=BROWSER, allow_redirects=False) as resp:
+        assert resp.status == 401, "only GET and HEAD browsers go to the login page"
     assert urlsplit(login).path == "/.auth/login", login
     # nginx cannot escape $request_uri: rd loses what follows the first `&`.
     rd = "/app/q?a=1&b=2" if kind.escapes_rd else "/app/q?a=1"

@@ -43,6 +43,8 @@ async def test_without_a_session(
     async with client.get(url, headers=BROWSER, allow_redirects=False) as resp:
         assert resp.status == 302
         assert resp.headers["Location"] == "/.auth/login?rd=%2Fapp%2Fq%3Fa%3D1%26b%3D2"
+    async with client.head(url, headers=BROWSER, allow_redirects=False) as resp:
+        assert resp.status == 302
     async with client.post(url, headers=BROWSER, allow_redirects=False) as resp:
         assert resp.status == 401, "only GET/HEAD browsers are sent to the login page"
     async with client.get(url, headers={**API, "Authorization": "Bearer a.b.c"}) as resp:
