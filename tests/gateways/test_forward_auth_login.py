@@ -78,3 +78,17 @@ async def test_browser_login_through_the_gateway(
             assert resp.status in (200, 400)
             if resp.status == 200:
                 assert ticket not in "; ".join(received(echo_upstream).get("cookie", []))
+    await logout(stack, client, ticket)
+
+
+async def logout(gateway: RunningGateway, client: aiohttp.ClientSession, ticket: str) -> None:
+    """The sign-out form's POST through the gateway ends the session: the ticket is refused."""
+    headers = {**BROWSER, "Origin": gateway.url}
+    async with client.post(
+        gateway.url + "/.auth/logout?rd=/", headers=headers, allow_redirects=False
+    ) as resp:
+        assert resp.status == 302, await resp.text()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as bare:
+        cookie = {"Cookie": f"sidecar_session={ticket}"}
+        async with bare.get(gateway.url + "/app", headers={**API, **cookie}) as resp:
+            assert resp.status == 401

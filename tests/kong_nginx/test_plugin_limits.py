@@ -11,7 +11,7 @@ from tests.fixtures.gateways import RunningGateway
 from tests.fixtures.provider import USERS, OidcProvider
 from tests.fixtures.upstream import EchoUpstream
 from tests.gateways.test_forward_auth import API, BROWSER, EVIL, received
-from tests.gateways.test_forward_auth_login import COOKIE_CASES, login
+from tests.gateways.test_forward_auth_login import COOKIE_CASES, login, logout
 from tests.kong_nginx.raw_http import raw_request
 from tests.kong_nginx.test_plugin_in_nginx import bearer
 
@@ -116,6 +116,7 @@ async def test_browser_login_and_the_cookies_the_app_gets(
             async with bare.get(kong.url + "/app", headers={**API, "Cookie": cookie}) as resp:
                 assert resp.status == 200, sent
             assert received(echo_upstream).get("cookie", []) == expected, sent
+    await logout(kong, client, ticket)
 
 
 @pytest.mark.parametrize("plugin_conf", [{"cookie_name": "__Host-app"}], indirect=True)
