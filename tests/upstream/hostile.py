@@ -90,11 +90,14 @@ async def hostile_upstream(*, same_write: bool = False) -> AsyncIterator[Hostile
         try:
             while (request := await _read_request(reader)) is not None:
                 method, path, user = request
-                if path == "/hold":  # a long poll: headers at once, the body when released
+                if path == "/hold":  # server-sent events: a chunk now and then, until released
                     state.held += 1
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
-                    await state.hold.wait()
-                    writer.write(b"done")
+                    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    while not state.hold.is_set():
+                        writer.write(b"1\r\n.\r\n")
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(state.hold.wait(), 0.2)
+                    writer.write(b"4\r\ndone\r\n0\r\n\r\n")
                     continue
                 answer, extra = _script(state, method, path, user)
                 if extra and state.same_write:
@@ -140,7 +143,7 @@ async def proxy_to(upstream: URL, *, max_connections: int | None = None) -> Asyn
 
     app = web.Application(middlewares=[_errors])
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=1)
     await runner.setup()
     options = {} if max_connections is None else {"limit": max_connections}
     session = create_upstream_session(connect_timeout_s=0.5, **options)
