@@ -9,9 +9,16 @@ proxy forwarding a request it already holds needs none of it.
 So this module keeps aiohttp's own pieces and drops the rest: the connection protocol
 (`ResponseHandler`, with the C response parser, its `sock_read` timeout and its end-of-message
 bookkeeping), header serialization (`StreamWriter`, which refuses CR or LF in a field), and
-aiohttp's retry rule. It serves requests whose body is already in memory (none, or a small
-one of declared length); bodies to stream and websocket upgrades still go through
-`ClientSession` (`sidecar.upstream.proxy`).
+aiohttp's retry rule; those internals are reached through `sidecar.aiohttp_internals` only.
+It serves requests whose body is already in memory (none, or a small one of declared length);
+bodies to stream and websocket upgrades still go through `ClientSession`
+(`sidecar.upstream.proxy`).
+
+A response is only ever read by the request it answers: a connection goes back to the pool
+only when its message ended cleanly with nothing after it, and one on which anything arrives
+while idle is closed (`PooledProtocol`). Each origin has at most `limit` connections in use
+(`upstream_max_connections`); a request that gets none within the connect timeout fails with
+`TimeoutError` (504), it never waits without bound.
 """
 
 from __future__ import annotations
@@ -24,10 +31,10 @@ from types import TracebackType
 
 import aiohttp
 from aiohttp import hdrs
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.http import RawResponseMessage, StreamWriter
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
+
+from sidecar.aiohttp_internals import PooledProtocol, RawResponseMessage
 
 # RFC 9110 section 9.2.2; aiohttp's own list (`aiohttp.client.IDEMPOTENT_METHODS`).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -38,6 +45,8 @@ KEEPALIVE_S = 15.0
 MAX_LINE_SIZE = 8190
 MAX_FIELD_SIZE = 8190
 READ_BUFSIZE = 2**16
+# `upstream_max_connections`' default: connections to one origin in use at once.
+MAX_CONNECTIONS = 1024
 
 # A reused connection the upstream closed meanwhile fails with one of these before any byte
 # of the answer arrives.
@@ -53,7 +62,7 @@ class UpstreamResponse:
     def __init__(
         self,
         pool: UpstreamConnections,
-        protocol: ResponseHandler,
+        protocol: PooledProtocol,
         message: RawResponseMessage,
         payload: aiohttp.StreamReader,
     ) -> None:
@@ -111,7 +120,7 @@ class UpstreamConnections:
         *,
         connect_timeout_s: float | None,
         read_timeout_s: float | None,
-        limit: int = 256,
+        limit: int = MAX_CONNECTIONS,
         keepalive_s: float = KEEPALIVE_S,
     ) -> None:
         if base_url.scheme not in ("http", "https") or not base_url.host:
@@ -132,7 +141,7 @@ class UpstreamConnections:
         self._connect_timeout = connect_timeout_s
         self._read_timeout = read_timeout_s
         self._keepalive_s = keepalive_s
-        self._idle: collections.deque[tuple[ResponseHandler, float]] = collections.deque()
+        self._idle: collections.deque[tuple[PooledProtocol, float]] = collections.deque()
         self._slots = asyncio.Semaphore(limit)
         self._closed = False
         self._sweep: asyncio.TimerHandle | None = None
@@ -158,10 +167,10 @@ class UpstreamConnections:
             headers[hdrs.CONTENT_LENGTH] = "0"
         status_line = f"{method} {target} HTTP/1.1"
         retry = method in IDEMPOTENT_METHODS
-        await self._slots.acquire()
+        deadline = await self.acquire_slot()
         try:
             while True:
-                protocol, reused = await self._connection()
+                protocol, reused = await self._connection(deadline)
                 try:
                     message, payload = await self._exchange(
                         protocol, method, status_line, headers, body
@@ -180,10 +189,31 @@ class UpstreamConnections:
             self._slots.release()
             raise
 
-    def release(self, protocol: ResponseHandler) -> None:
-        if protocol.should_close or self._closed or not protocol.is_connected():
+    async def acquire_slot(self) -> float | None:
+        """Take one of the origin's `limit` slots, waiting at most the connect timeout
+        (`TimeoutError`, a 504 for the caller); release it with `release_slot`. Returns the
+        deadline of a wait (the connect timeout runs from the start of the wait), or None."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # a free slot: taken without suspending
+            return None
+        if self._connect_timeout is None:
+            await self._slots.acquire()
+            return None
+        deadline = asyncio.get_running_loop().time() + self._connect_timeout
+        async with asyncio.timeout_at(deadline):
+            await self._slots.acquire()
+        return deadline
+
+    def release_slot(self) -> None:
+        self._slots.release()
+
+    def release(self, protocol: PooledProtocol) -> None:
+        """The connection back to the pool if its message ended cleanly and nothing came
+        after it (`PooledProtocol.reusable`), else closed; its slot is freed either way."""
+        if self._closed or not protocol.reusable:
             protocol.close()
         else:
+            protocol.idle = True  # from now on, any byte that arrives closes it
             self._idle.append((protocol, time.monotonic()))
             if self._sweep is None:
                 self._schedule_sweep()
@@ -213,18 +243,23 @@ class UpstreamConnections:
         if self._idle:
             self._schedule_sweep()
 
-    async def _connection(self) -> tuple[ResponseHandler, bool]:
+    async def _connection(self, deadline: float | None) -> tuple[PooledProtocol, bool]:
         now = time.monotonic()
         while self._idle:
             protocol, idle_since = self._idle.popleft()
             if protocol.is_connected() and now - idle_since <= self._keepalive_s:
+                protocol.idle = False
                 return protocol, True
             protocol.close()
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._connect_timeout):
+            async with (
+                asyncio.timeout(self._connect_timeout)
+                if deadline is None
+                else asyncio.timeout_at(deadline)
+            ):
                 _, protocol = await loop.create_connection(
-                    lambda: ResponseHandler(loop), self._host, self._port, ssl=self._ssl
+                    lambda: PooledProtocol(loop), self._host, self._port, ssl=self._ssl
                 )
         except OSError as exc:  # refused, unreachable, DNS, TLS: like aiohttp's connector
             raise aiohttp.ClientConnectionError("cannot connect to the upstream") from exc
@@ -232,38 +267,36 @@ class UpstreamConnections:
 
     async def _exchange(
         self,
-        protocol: ResponseHandler,
+        protocol: PooledProtocol,
         method: str,
         status_line: str,
         headers: CIMultiDict[str],
         body: bytes | None,
     ) -> tuple[RawResponseMessage, aiohttp.StreamReader]:
-        protocol.set_response_params(
-            skip_payload=method == hdrs.METH_HEAD,
-            # No length and not chunked: the body runs to the close (RFC 9112 section 6.3),
-            # as `ClientSession` reads it by default.
-            read_until_eof=True,
-            auto_decompress=False,  # the body is relayed as the upstream encoded it
+        protocol.expect_response(
+            head=method == hdrs.METH_HEAD,
             read_timeout=self._read_timeout,
-            read_bufsize=READ_BUFSIZE,
-            max_line_size=MAX_LINE_SIZE,
-            max_field_size=MAX_FIELD_SIZE,
+            bufsize=READ_BUFSIZE,
+            max_line=MAX_LINE_SIZE,
         )
-        writer = StreamWriter(protocol, asyncio.get_running_loop())
-        await writer.write_headers(status_line, headers)  # buffered: one write with the body
-        if body:
-            await writer.write_eof(body)
-        else:
-            writer.set_eof()
+        await protocol.send(status_line, headers, body)
         # aiohttp's `sock_read`: from the end of the request to the status line, then the
         # longest silence between two reads of the body.
         protocol.start_timeout()
         while True:
-            try:
-                message, payload = await protocol.read()
-            except aiohttp.EofStream as exc:
-                raise aiohttp.ServerDisconnectedError() from exc
+            message, payload = await protocol.response()
             # 1xx answers other than 101 are interim (RFC 9110 section 15.2): the final one
             # follows on the same connection.
             if not 100 <= message.code <= 199 or message.code == 101:
-                return message, payload
+                break
+        if message.code == 204 and _framed_content(message.headers):
+            # RFC 9110 section 15.3.5: a 204 has no content, and RFC 9112 section 6.1 forbids
+            # Transfer-Encoding on it; one that frames content anyway leaves the end of the
+            # message in doubt, so its connection is not reused. (A Content-Length on a HEAD
+            # or 304 answer is the GET's, metadata only: sections 9.3.2 and 15.4.5.)
+            protocol.force_close()
+        return message, payload
+
+
+def _framed_content(headers: CIMultiDictProxy[str]) -> bool:
+    return hdrs.TRANSFER_ENCODING in headers or headers.get(hdrs.CONTENT_LENGTH, "0") != "0"

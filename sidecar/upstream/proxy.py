@@ -24,9 +24,10 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 from yarl import URL
 
+from sidecar import aiohttp_internals
 from sidecar.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
 from sidecar.upstream import websocket as proxy_ws
-from sidecar.upstream.pool import UpstreamConnections, UpstreamResponse
+from sidecar.upstream.pool import MAX_CONNECTIONS, UpstreamConnections, UpstreamResponse
 
 # Headers aiohttp's client would otherwise invent: a proxy forwards what the client sent.
 # Accept-Encoding above all: the body is relayed undecoded, so the upstream must only compress
@@ -89,14 +90,28 @@ def drop_hop_by_hop(headers: CIMultiDict[str]) -> None:
         headers.popall(name)
 
 
-def create_upstream_session(connect_timeout_s: float, limit: int = 256) -> aiohttp.ClientSession:
-    """The client session `UpstreamProxy` needs: a keep-alive pool, a connect timeout, no cookie
-    jar (a shared jar would hand one user's upstream cookies to the next), no decompression.
+def create_upstream_session(
+    connect_timeout_s: float, limit: int = MAX_CONNECTIONS
+) -> aiohttp.ClientSession:
+    """The client session `UpstreamProxy` needs: at most `limit` connections per origin, got
+    within the connect timeout (waiting for a free one included: else `TimeoutError`, 504),
+    no cookie jar (a shared jar would hand one user's upstream cookies to the next), no
+    decompression.
+
+    One connection per request (`force_close`): aiohttp's connector hands an idle connection
+    to the next request without looking at what arrived on it meanwhile, so an upstream that
+    sends bytes nobody asked for (content after a HEAD, 204 or 304 answer, RFC 9110 sections
+    9.3.2, 15.3.5, 15.4.5; an unsolicited response) would have the next caller read them as
+    its answer. This session carries streamed bodies and websockets (and, only when aiohttp's
+    internals moved, everything: `sidecar.aiohttp_internals`); a new connection costs little
+    next to a streamed body.
 
     Create it inside the running loop (a cleanup_ctx) and close it on shutdown.
     """
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=limit, force_close=True)
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=connect_timeout_s, sock_connect=connect_timeout_s
+    )
     return aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,
@@ -138,7 +153,7 @@ _UPSTREAM_FAILURES = (
     aiohttp.ClientConnectionError,
     aiohttp.ClientResponseError,
     aiohttp.ClientPayloadError,
-    aiohttp.http.HttpProcessingError,
+    aiohttp_internals.HttpProcessingError,
 )
 
 
@@ -166,12 +181,15 @@ class UpstreamProxy:
         # The same few paths again and again: their encoding is remembered (a pure function).
         self._encode_path = functools.lru_cache(maxsize=4096)(_encode_path)
         # Requests whose body is in memory (most) take the pooled client; the rest, aiohttp's.
-        # Routes to one origin share one pool (`connections`); without it, a pool of its own.
-        self._connections = connections or UpstreamConnections(
-            base,
-            connect_timeout_s=session.timeout.sock_connect,
-            read_timeout_s=response_timeout_s,
-        )
+        # Routes to one origin share one pool (`connections`); without it, a pool of its own;
+        # none when aiohttp's internals moved (every request through aiohttp's client).
+        if connections is None and aiohttp_internals.usable():
+            connections = UpstreamConnections(
+                base,
+                connect_timeout_s=session.timeout.sock_connect,
+                read_timeout_s=response_timeout_s,
+            )
+        self._connections = connections
         self._preserve_host = preserve_host
         self._timeout = aiohttp.ClientTimeout(
             total=None,
@@ -185,7 +203,8 @@ class UpstreamProxy:
     async def close(self) -> None:
         """Close the idle pooled connections (aiohttp's session is closed by its owner); a
         pool shared with other routes' proxies closes once, later calls do nothing."""
-        await self._connections.close()
+        if self._connections is not None:
+            await self._connections.close()
 
     def upstream_target(self, request: web.BaseRequest, path: str | None = None) -> str:
         """The base URL's path prefix, then the request target: as received, or `path` (the
@@ -224,33 +243,56 @@ class UpstreamProxy:
         out_headers = self.upstream_headers(headers)
         if proxy_ws.is_websocket_upgrade(request):
             return await self._forward_websocket(request, self._url(target), out_headers)
+        pool, slot = self._connections, None
         upstream: UpstreamResponse | aiohttp.ClientResponse
         try:
             body = await _request_body(request)
             with upstream_errors():
-                if body is None or isinstance(body, bytes):
+                if pool is not None and (body is None or isinstance(body, bytes)):
                     if hdrs.HOST not in out_headers:
-                        out_headers[hdrs.HOST] = self._connections.host_header
-                    upstream = await self._connections.request(
-                        request.method, target, out_headers, body
-                    )
+                        out_headers[hdrs.HOST] = pool.host_header
+                    upstream = await pool.request(request.method, target, out_headers, body)
                 else:
-                    upstream = await self._session.request(
-                        request.method,
-                        self._url(target),
-                        headers=out_headers,
-                        data=body,
-                        allow_redirects=False,
-                        timeout=self._timeout,
-                    )
+                    upstream = await self._session_request(request.method, target, out_headers, body)
+                    slot = pool
         except (UpstreamUnavailable, ConnectionError):
             if request.transport is None:  # the client left mid-upload: nobody to answer
                 return web.Response(status=CLIENT_CLOSED_REQUEST)
             raise
-        async with upstream:
-            if _small_response(request, upstream):
-                return await _buffered_response(upstream)
-            return await self._relay_response(request, upstream)
+        try:
+            async with upstream:
+                if _small_response(request, upstream):
+                    return await _buffered_response(upstream)
+                return await self._relay_response(request, upstream)
+        finally:
+            if slot is not None:
+                slot.release_slot()
+
+    async def _session_request(
+        self,
+        method: str,
+        target: str,
+        headers: CIMultiDict[str],
+        body: bytes | AsyncIterator[bytes] | None,
+    ) -> aiohttp.ClientResponse:
+        """Through aiohttp's client, on a slot of the origin's pool when there is one: the
+        connection limit (`upstream_max_connections`) covers both clients."""
+        pool = self._connections
+        if pool is not None:
+            await pool.acquire_slot()
+        try:
+            return await self._session.request(
+                method,
+                self._url(target),
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=self._timeout,
+            )
+        except BaseException:
+            if pool is not None:
+                pool.release_slot()
+            raise
 
     async def _relay_response(
         self, request: web.Request, upstream: UpstreamResponse | aiohttp.ClientResponse
