@@ -120,7 +120,9 @@ class ErrorAnsweringRunner(web.AppRunner):
     """`web.AppRunner` whose connections answer the requests aiohttp cannot parse (bad request
     line, oversized or malformed headers) with `answer_error` instead of aiohttp's text."""
 
-    def answer_error(self, status: int, exc: BaseException | None) -> web.StreamResponse:
+    def answer_error(
+        self, request: web.BaseRequest, status: int, exc: BaseException | None
+    ) -> web.StreamResponse:
         raise NotImplementedError
 
     async def _make_server(self) -> Server:
@@ -150,7 +152,7 @@ class _ErrorAnsweringHandler(RequestHandler):
             self.log_exception("unhandled error", exc_info=exc)  # our bug: keep the traceback
         if request.writer.output_size > 0:
             raise ConnectionError("response already started")
-        response: web.StreamResponse = self.answer_error(status, exc)  # type: ignore[attr-defined]
+        response: web.StreamResponse = self.answer_error(request, status, exc)  # type: ignore[attr-defined]
         response.force_close()
         return response
 
@@ -160,7 +162,7 @@ def self_check() -> str | None:
     if _IMPORT_ERROR is not None:
         return f"import failed: {_IMPORT_ERROR}"
     params = set(inspect.signature(ResponseHandler.set_response_params).parameters)
-    if not _RESPONSE_PARAMS <= params:
+    if not params >= _RESPONSE_PARAMS:
         return f"ResponseHandler.set_response_params lacks {sorted(_RESPONSE_PARAMS - params)}"
     errors = list(inspect.signature(RequestHandler.handle_error).parameters)
     if errors[:4] != ["self", "request", "status", "exc"]:

@@ -24,6 +24,7 @@ from sidecar.auth.logout import LOGOUT_FLOW, LogoutFlow
 from sidecar.config.settings import Settings
 from sidecar.http.admin import AdminProbes, create_admin_app
 from sidecar.http.middleware import error_middleware, make_context_middleware
+from sidecar import aiohttp_internals
 from sidecar.keys import (
     EVENTS,
     METRICS,
@@ -139,7 +140,9 @@ async def _http_clients(app: web.Application) -> AsyncIterator[None]:
     trace_configs = provider_trace_configs(app)
     async with aiohttp.ClientSession(timeout=timeout, trace_configs=trace_configs) as provider_http:
         app[PROVIDER_HTTP] = provider_http
-        upstream_http = create_upstream_session(settings.upstream_connect_timeout_s)
+        upstream_http = create_upstream_session(
+            settings.upstream_connect_timeout_s, settings.upstream_max_connections
+        )
         app[UPSTREAM_HTTP] = upstream_http
         try:
             yield
@@ -239,9 +242,11 @@ def _session_manager(
 
 def _upstream_proxies(app: web.Application) -> dict[str, UpstreamProxy]:
     """One proxy per route with an upstream: one pool of keep-alive connections per upstream
-    origin for in-memory bodies (routes to one service share it, and its TLS context), and
-    the one shared client session for streamed bodies."""
+    origin for in-memory bodies (routes to one service share it, its TLS context and its
+    `upstream_max_connections`), and the one shared client session for streamed bodies; the
+    session alone when aiohttp's internals moved (`aiohttp_internals.usable`, one warning)."""
     settings = app[SETTINGS]
+    pooled = aiohttp_internals.usable()
     pools: dict[str, UpstreamConnections] = {}
     proxies: dict[str, UpstreamProxy] = {}
     for route in settings.routes:
@@ -249,11 +254,12 @@ def _upstream_proxies(app: web.Application) -> dict[str, UpstreamProxy]:
             continue
         origin = URL(route.upstream).origin()
         pool = pools.get(str(origin))
-        if pool is None:
+        if pool is None and pooled:
             pool = pools[str(origin)] = UpstreamConnections(
                 origin,
                 connect_timeout_s=settings.upstream_connect_timeout_s,
                 read_timeout_s=settings.upstream_timeout_s,
+                limit=settings.upstream_max_connections,
             )
         proxies[route.name] = UpstreamProxy(
             route.upstream,

@@ -135,6 +135,7 @@ def effective_document(settings: Settings) -> dict[str, Any]:
         "workers": settings.workers,
         "upstream_connect_timeout_s": settings.upstream_connect_timeout_s,
         "upstream_timeout_s": settings.upstream_timeout_s,
+        "upstream_max_connections": settings.upstream_max_connections,
         "policy": [_policy_entry(rule) for rule in settings.policy],
         "token_exchange": {
             "audiences": ",".join(settings.token_exchange.audiences) or None,

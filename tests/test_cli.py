@@ -106,6 +106,7 @@ def test_check_config_prints_effective_settings_with_secrets_redacted(tmp_path: 
     assert document["session"]["redis_url"] == f"redis://sidecar:{REDACTED}@127.0.0.1:6379/0"
     assert document["assertion"]["signing_key"] == [REDACTED, REDACTED]
     assert document["oidc"]["client_id"] == "sidecar"
+    assert document["upstream_max_connections"] == 1024
     assert document["policy"] == [
         {"path": "/admin", "groups": ["admins"]},
         {"path": "/", "allow": "public"},

@@ -161,6 +161,9 @@ class Settings:
     shutdown_grace_s: float = 20.0
     workers: int = 1  # extra key: processes sharing the port via SO_REUSEPORT
     upstream_connect_timeout_s: float = 5.0  # extra key
+    # Connections to one upstream origin at once; a request that gets none within
+    # upstream_connect_timeout_s is answered 504.
+    upstream_max_connections: int = 1024
     upstream_timeout_s: float = 60.0  # extra key: time to response headers -> 504
     token_exchange: TokenExchangeSettings = field(default_factory=TokenExchangeSettings)
     trusted_issuers: tuple[TrustedIssuer, ...] = ()

@@ -116,6 +116,11 @@ def _build(r: Reader) -> Settings:
             "upstream_connect_timeout_s", _positive_float, d["upstream_connect_timeout_s"]
         ),
         upstream_timeout_s=r.get("upstream_timeout_s", _positive_float, d["upstream_timeout_s"]),
+        upstream_max_connections=r.get(
+            "upstream_max_connections",
+            parse.to_int(1, MAX_UPSTREAM_CONNECTIONS),
+            d["upstream_max_connections"],
+        ),
         token_exchange=_token_exchange(r),
         trusted_issuers=_trusted_issuers(r.yaml_only.get("trusted_issuers"), r.problems),
         tracing=TracingSettings(enabled=r.get("tracing.enabled", parse.to_bool, False)),
@@ -140,6 +145,8 @@ def _routes(r: Reader, public_url: str, shorthand: Route) -> tuple[Route, ...]:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# Connections from one address to one origin: no more than there are source ports.
+MAX_UPSTREAM_CONNECTIONS = 65535
 _positive_float = parse.to_float(0.001)
 
 

@@ -37,6 +37,7 @@ SCALAR_KEYS = frozenset(
         *("assertion.signing_key", "assertion.audience", "assertion.ttl_s"),
         *("headers.forward_token", "log.level", "log.format"),
         *("shutdown_grace_s", "workers", "upstream_connect_timeout_s", "upstream_timeout_s"),
+        "upstream_max_connections",
         *("token_exchange.audiences", "token_exchange.allowed_peers", "token_exchange.ttl_s"),
         "tracing.enabled",
     }

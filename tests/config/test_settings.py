@@ -115,6 +115,13 @@ ERROR_CASES: list[tuple[str, dict[str, Any], dict[str, str], str, str]] = [
         "SIDECAR_OIDC_LEEWAY_S",
     ),
     ("workers-zero", {"workers": 0}, {}, "workers", "SIDECAR_WORKERS"),
+    (
+        "upstream-max-connections-zero",
+        {},
+        {"SIDECAR_UPSTREAM_MAX_CONNECTIONS": "0"},
+        "upstream_max_connections",
+        "SIDECAR_UPSTREAM_MAX_CONNECTIONS",
+    ),
     ("workers-without-redis", {"workers": 2}, {}, "workers", "SIDECAR_WORKERS"),
     (
         "bool-garbage",
@@ -469,6 +476,7 @@ def test_minimal_config_gets_the_contract_defaults(tmp_path: Path) -> None:
     assert (settings.log_level, settings.log_format) == ("info", "json")
     assert settings.shutdown_grace_s == 20.0
     assert settings.workers == 1
+    assert settings.upstream_max_connections == 1024  # CONTRACT "Configuration"
 
 
 def test_every_key_is_read(tmp_path: Path) -> None:
@@ -513,6 +521,7 @@ def test_every_key_is_read(tmp_path: Path) -> None:
         "workers": 3,
         "upstream_connect_timeout_s": 1,
         "upstream_timeout_s": 30,
+        "upstream_max_connections": 64,
         "policy": policy,
     }
     path = tmp_path / "full.yaml"
@@ -547,6 +556,7 @@ def test_every_key_is_read(tmp_path: Path) -> None:
     assert (settings.log_level, settings.log_format) == ("debug", "console")
     assert (settings.shutdown_grace_s, settings.workers) == (0.0, 3)
     assert (settings.upstream_connect_timeout_s, settings.upstream_timeout_s) == (1.0, 30.0)
+    assert settings.upstream_max_connections == 64
     assert settings.policy == (
         PolicyRule("/healthz", "public"),
         PolicyRule("/admin", "restricted", groups=frozenset({"admins", "Ops"})),
@@ -594,6 +604,7 @@ ENV_VALUES: dict[str, tuple[str, Any]] = {
     "workers": ("1", lambda s: s.workers),
     "upstream_connect_timeout_s": ("0.25", lambda s: s.upstream_connect_timeout_s),
     "upstream_timeout_s": ("90", lambda s: s.upstream_timeout_s),
+    "upstream_max_connections": ("8", lambda s: s.upstream_max_connections),
     "oidc.end_session": ("off", lambda s: s.oidc.end_session),
     "session.cache_s": ("0", lambda s: s.session.cache_s),
     "session.min_replicas": ("2", lambda s: s.session.min_replicas),
@@ -630,6 +641,7 @@ ENV_EXPECTED: dict[str, Any] = {
     "workers": 1,
     "upstream_connect_timeout_s": 0.25,
     "upstream_timeout_s": 90.0,
+    "upstream_max_connections": 8,
     "session.cache_s": 0.0,
     "session.min_replicas": 2,
     "session.replica_wait_ms": 50,

@@ -307,7 +307,9 @@ def test_config_uses_only_contract_keys() -> None:
     cfg = rendered.sidecar_config()
     top = {"oidc", "public_url", "listen", "admin_listen", "upstream", "trusted_proxies"}
     top |= {"session", "assertion", "headers", "log", "policy", "shutdown_grace_s"}
+    top |= {"upstream_max_connections"}
     assert set(cfg) <= top
+    assert cfg["upstream_max_connections"] == 1024  # the contract's default, as a value
     assert set(cfg["oidc"]) <= {
         "issuer",
         "client_id",
