@@ -27,6 +27,7 @@ import structlog
 from aiohttp import web
 from multidict import CIMultiDict
 
+_IMPORT_ERROR: ImportError | None = None
 if TYPE_CHECKING:
     from aiohttp.client_proto import ResponseHandler
     from aiohttp.http import HttpProcessingError, RawResponseMessage, StreamWriter
@@ -40,8 +41,6 @@ else:  # a moved module must not break the import: `self_check` reports it inste
         from aiohttp.web_protocol import RequestHandler
         from aiohttp.web_request import BaseRequest
         from aiohttp.web_server import Server
-
-        _IMPORT_ERROR = None
     except ImportError as exc:
         _IMPORT_ERROR = exc
         ResponseHandler = RequestHandler = Server = StreamWriter = object

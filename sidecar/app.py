@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 from yarl import URL
 
+from sidecar import aiohttp_internals
 from sidecar.auth import handlers as auth_handlers
 from sidecar.auth.backchannel import BACKCHANNEL, BackchannelLogout
 from sidecar.auth.login import LOGIN_FLOW, LoginFlow
@@ -24,7 +25,6 @@ from sidecar.auth.logout import LOGOUT_FLOW, LogoutFlow
 from sidecar.config.settings import Settings
 from sidecar.http.admin import AdminProbes, create_admin_app
 from sidecar.http.middleware import error_middleware, make_context_middleware
-from sidecar import aiohttp_internals
 from sidecar.keys import (
     EVENTS,
     METRICS,

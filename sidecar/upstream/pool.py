@@ -111,7 +111,7 @@ class UpstreamConnections:
     """Keep-alive connections to one upstream origin, at most `limit` in use at once.
 
     Errors are aiohttp's own (connection, payload, `TimeoutError` for the connect and read
-    timeouts), so `sidecar.upstream.proxy.upstream_errors` maps both clients the same way.
+    timeouts), so `sidecar.upstream.session.upstream_errors` maps both clients the same way.
     """
 
     def __init__(

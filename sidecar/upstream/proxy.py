@@ -4,35 +4,31 @@ Large bodies and bodies of unknown length are never buffered: the request body s
 the client socket into the upstream request, and the response body streams back chunk by
 chunk, with aiohttp's flow control giving backpressure both ways (server-sent events and long
 polls get their headers at once). A body with a declared length of at most `BUFFER_LIMIT` is
-read whole first, so that its headers and body leave in one write (one send per hop instead
-of two or three: each send is a system call and a wake-up of the peer). Websocket upgrades
-are relayed by `sidecar.upstream.websocket`.
+read whole first (`sidecar.upstream.bodies`), so that its headers and body leave in one write
+(one send per hop instead of two or three: each send is a system call and a wake-up of the
+peer). Websocket upgrades are relayed by `sidecar.upstream.websocket`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import AsyncIterator
-from types import TracebackType
 from urllib.parse import quote
 
 import aiohttp
-import structlog
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 from yarl import URL
 
 from sidecar import aiohttp_internals
-from sidecar.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
+from sidecar.errors import BadRequest, UpstreamUnavailable
 from sidecar.upstream import websocket as proxy_ws
-from sidecar.upstream.pool import MAX_CONNECTIONS, UpstreamConnections, UpstreamResponse
+from sidecar.upstream.bodies import copy_body, request_body, small_response
+from sidecar.upstream.pool import UpstreamConnections, UpstreamResponse
+from sidecar.upstream.session import SKIP_AUTO_HEADERS, create_upstream_session, upstream_errors
 
-# Headers aiohttp's client would otherwise invent: a proxy forwards what the client sent.
-# Accept-Encoding above all: the body is relayed undecoded, so the upstream must only compress
-# what the client itself accepts.
-_SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
+__all__ = ["UpstreamProxy", "create_upstream_session", "drop_hop_by_hop", "upstream_errors"]
 
 # nginx's convention for "the client closed the connection before the response": only ever
 # reaches the access log, since nobody is left to read it.
@@ -43,9 +39,7 @@ _PATH_SAFE = "/;:@!$&'()*+,="
 
 # Encoded upstream paths remembered per proxy: only those up to this length (bounded memory).
 _ENCODE_CACHE_MAX = 256
-# Bodies with a Content-Length up to this are read whole before they are passed on.
-BUFFER_LIMIT = 64 * 1024
-_NO_BODY_STATUSES = frozenset({204, 304})
+
 
 _HOP_BY_HOP = frozenset(
     h.lower()
@@ -61,8 +55,6 @@ _HOP_BY_HOP = frozenset(
         hdrs.UPGRADE,
     )
 )
-
-log = structlog.get_logger(__name__)
 
 
 def _encode_path(path: str) -> str:
@@ -90,73 +82,6 @@ def drop_hop_by_hop(headers: CIMultiDict[str]) -> None:
         headers.popall(name)
 
 
-def create_upstream_session(
-    connect_timeout_s: float, limit: int = MAX_CONNECTIONS
-) -> aiohttp.ClientSession:
-    """The client session `UpstreamProxy` needs: at most `limit` connections per origin, got
-    within the connect timeout (waiting for a free one included: else `TimeoutError`, 504),
-    no cookie jar (a shared jar would hand one user's upstream cookies to the next), no
-    decompression.
-
-    One connection per request (`force_close`): aiohttp's connector hands an idle connection
-    to the next request without looking at what arrived on it meanwhile, so an upstream that
-    sends bytes nobody asked for (content after a HEAD, 204 or 304 answer, RFC 9110 sections
-    9.3.2, 15.3.5, 15.4.5; an unsolicited response) would have the next caller read them as
-    its answer. This session carries streamed bodies and websockets (and, only when aiohttp's
-    internals moved, everything: `sidecar.aiohttp_internals`); a new connection costs little
-    next to a streamed body.
-
-    Create it inside the running loop (a cleanup_ctx) and close it on shutdown.
-    """
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=limit, force_close=True)
-    timeout = aiohttp.ClientTimeout(
-        total=None, connect=connect_timeout_s, sock_connect=connect_timeout_s
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=False,
-        trust_env=False,
-        skip_auto_headers=_SKIP_AUTO_HEADERS,  # once here, not a set built per request
-    )
-
-
-class upstream_errors:  # lower case: used as `with upstream_errors():`, like a function
-    """Map the failures that mean "no usable upstream answer" to 502 / 504.
-
-    Timeouts first: aiohttp's timeout errors are also connection errors. (A class rather than
-    a `contextlib.contextmanager` generator: it runs twice per proxied request.)
-    """
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            return
-        if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError since 3.11
-            raise UpstreamTimeout("upstream timed out") from exc
-        if isinstance(exc, _UPSTREAM_FAILURES):
-            # refused, DNS, reset, disconnected before the status line, malformed response
-            # (HttpProcessingError from the pooled client, ClientResponseError from
-            # aiohttp's), websocket handshake refused, a buffered body cut short
-            raise UpstreamUnavailable("upstream unavailable") from exc
-
-
-_UPSTREAM_FAILURES = (
-    aiohttp.ClientConnectionError,
-    aiohttp.ClientResponseError,
-    aiohttp.ClientPayloadError,
-    aiohttp_internals.HttpProcessingError,
-)
-
-
 class UpstreamProxy:
     """Forwards one request to the upstream and streams its answer back."""
 
@@ -171,7 +96,7 @@ class UpstreamProxy:
     ) -> None:
         if not isinstance(session.cookie_jar, aiohttp.DummyCookieJar):
             raise ValueError("the upstream session must not keep cookies: use DummyCookieJar")
-        if session.auto_decompress or not session.skip_auto_headers >= set(_SKIP_AUTO_HEADERS):
+        if session.auto_decompress or not session.skip_auto_headers >= set(SKIP_AUTO_HEADERS):
             raise ValueError("the upstream session must relay bodies and headers as sent")
         base = URL(base_url)
         # The origin and path prefix as text, once: the request target is appended per call.
@@ -246,14 +171,16 @@ class UpstreamProxy:
         pool, slot = self._connections, None
         upstream: UpstreamResponse | aiohttp.ClientResponse
         try:
-            body = await _request_body(request)
+            body = await request_body(request)
             with upstream_errors():
                 if pool is not None and (body is None or isinstance(body, bytes)):
                     if hdrs.HOST not in out_headers:
                         out_headers[hdrs.HOST] = pool.host_header
                     upstream = await pool.request(request.method, target, out_headers, body)
                 else:
-                    upstream = await self._session_request(request.method, target, out_headers, body)
+                    upstream = await self._session_request(
+                        request.method, target, out_headers, body
+                    )
                     slot = pool
         except (UpstreamUnavailable, ConnectionError):
             if request.transport is None:  # the client left mid-upload: nobody to answer
@@ -261,7 +188,7 @@ class UpstreamProxy:
             raise
         try:
             async with upstream:
-                if _small_response(request, upstream):
+                if small_response(request, upstream):
                     return await _buffered_response(upstream)
                 return await self._relay_response(request, upstream)
         finally:
@@ -305,7 +232,7 @@ class UpstreamProxy:
         except ConnectionResetError:
             upstream.close()
             return response
-        await _copy_body(request, upstream, response)
+        await copy_body(request, upstream, response)
         return response
 
     async def _forward_websocket(
@@ -322,34 +249,6 @@ class UpstreamProxy:
                     url, headers=handshake, protocols=protocols
                 )
         return await proxy_ws.relay(request, upstream)
-
-
-async def _request_body(request: web.Request) -> bytes | AsyncIterator[bytes] | None:
-    """Small bodies of declared length whole (one write with the headers), others streamed."""
-    if not request.body_exists:
-        return None
-    length = request.content_length
-    if (
-        length is not None
-        and length <= BUFFER_LIMIT
-        and hdrs.TRANSFER_ENCODING not in request.headers
-    ):
-        return await request.read()
-    return request.content.iter_any()
-
-
-def _small_response(
-    request: web.Request, upstream: UpstreamResponse | aiohttp.ClientResponse
-) -> bool:
-    length = upstream.content_length
-    return (
-        length is not None
-        and length <= BUFFER_LIMIT
-        and request.method != hdrs.METH_HEAD
-        and upstream.status >= 200
-        and upstream.status not in _NO_BODY_STATUSES
-        and hdrs.TRANSFER_ENCODING not in upstream.headers
-    )
 
 
 async def _buffered_response(
@@ -370,38 +269,3 @@ async def _buffered_response(
     )
     drop_hop_by_hop(response.headers)
     return response
-
-
-async def _copy_body(
-    request: web.Request,
-    upstream: UpstreamResponse | aiohttp.ClientResponse,
-    response: web.StreamResponse,
-) -> None:
-    """Copy the upstream body to the client, one chunk in memory at a time.
-
-    The status line is already sent, so an upstream failure from here on can only abort the
-    client connection: a truncated body must never look complete (RFC 9112 section 8).
-    """
-    while True:
-        try:
-            chunk = await upstream.content.readany()
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
-            log.warning("upstream_body_aborted", error=type(exc).__name__)
-            _abort_client(request, response)
-            return
-        if not chunk:
-            break
-        try:
-            await response.write(chunk)
-        except ConnectionResetError:  # the client went away: drop the upstream connection too
-            upstream.close()
-            return
-    with contextlib.suppress(ConnectionResetError):
-        await response.write_eof()
-
-
-def _abort_client(request: web.Request, response: web.StreamResponse) -> None:
-    # Abort (RST) rather than close: a close after a read-until-close body would look complete.
-    response.force_close()
-    if request.transport is not None:
-        request.transport.abort()

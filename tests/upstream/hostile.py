@@ -73,7 +73,7 @@ def _script(state: Hostile, method: str, path: str, user: str) -> tuple[bytes, b
     if path == "/no-content":  # section 15.3.5: a 204 has no content
         return b"HTTP/1.1 204 No Content\r\n\r\n", INJECTED
     if path == "/not-modified":  # section 15.4.5: nor a 304
-        return b"HTTP/1.1 304 Not Modified\r\nETag: \"1\"\r\n\r\n", INJECTED
+        return b'HTTP/1.1 304 Not Modified\r\nETag: "1"\r\n\r\n', INJECTED
     if path == "/unsolicited":
         return _answer(user), INJECTED
     if method == "HEAD":  # as a GET's answer, without its content
@@ -134,8 +134,11 @@ async def _errors(request: web.Request, handler: web.Handler) -> web.StreamRespo
 
 
 @contextlib.asynccontextmanager
-async def proxy_to(upstream: URL, *, max_connections: int | None = None) -> AsyncIterator[URL]:
-    """A proxy (`UpstreamProxy`, both of its clients) in front of `upstream` on a free port."""
+async def proxy_to(
+    upstream: URL, *, max_connections: int | None = None, pooled: bool = True
+) -> AsyncIterator[URL]:
+    """A proxy (`UpstreamProxy`, both of its clients) in front of `upstream` on a free port;
+    `pooled=False`: as the app builds it when aiohttp's internals moved (no pool)."""
     proxies: list[UpstreamProxy] = []
 
     async def forward(request: web.Request) -> web.StreamResponse:
@@ -147,7 +150,11 @@ async def proxy_to(upstream: URL, *, max_connections: int | None = None) -> Asyn
     await runner.setup()
     options = {} if max_connections is None else {"limit": max_connections}
     session = create_upstream_session(connect_timeout_s=0.5, **options)
-    pool = UpstreamConnections(upstream, connect_timeout_s=0.5, read_timeout_s=5.0, **options)
+    pool = (
+        UpstreamConnections(upstream, connect_timeout_s=0.5, read_timeout_s=5.0, **options)
+        if pooled
+        else None
+    )
     proxies.append(UpstreamProxy(str(upstream), session, response_timeout_s=5.0, connections=pool))
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -33,7 +33,10 @@ async def test_a_request_beyond_the_limit_gets_504_not_a_hang(
     client: aiohttp.ClientSession, streamed: bool
 ):
     method = "POST" if streamed else "GET"
-    async with hostile_upstream() as upstream, proxy_to(upstream.url, max_connections=LIMIT) as proxy:
+    async with (
+        hostile_upstream() as upstream,
+        proxy_to(upstream.url, max_connections=LIMIT) as proxy,
+    ):
         held = [
             asyncio.create_task(call(client, method, proxy / "hold", f"u{n}", streamed=streamed))
             for n in range(LIMIT)
