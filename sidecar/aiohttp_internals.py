@@ -73,7 +73,7 @@ class PooledProtocol(ResponseHandler):
         self.idle = False
 
     def data_received(self, data: bytes) -> None:
-        if self.idle:
+        if self.idle and data:  # (aiohttp itself calls this with b"" to resume a parser)
             self.close()
             return
         super().data_received(data)

@@ -14,11 +14,10 @@ It serves requests whose body is already in memory (none, or a small one of decl
 bodies to stream and websocket upgrades still go through `ClientSession`
 (`sidecar.upstream.proxy`).
 
-A response is only ever read by the request it answers: a connection goes back to the pool
-only when its message ended cleanly with nothing after it, and one on which anything arrives
-while idle is closed (`PooledProtocol`). Each origin has at most `limit` connections in use
-(`upstream_max_connections`); a request that gets none within the connect timeout fails with
-`TimeoutError` (504), it never waits without bound.
+A response is only read by the request it answers: a connection is reused only when its
+message ended cleanly with nothing after it, and closed if anything arrives while it is idle
+(`PooledProtocol`). At most `limit` connections per origin (`upstream_max_connections`); a
+request that gets none within the connect timeout fails with `TimeoutError` (504).
 """
 
 from __future__ import annotations
@@ -42,8 +41,7 @@ _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # aiohttp's `TCPConnector` defaults: an idle connection older than this is not reused (an
 # upstream may have closed it meanwhile), and response lines and fields up to these sizes.
 KEEPALIVE_S = 15.0
-MAX_LINE_SIZE = 8190
-MAX_FIELD_SIZE = 8190
+MAX_LINE_SIZE = 8190  # and field size
 READ_BUFSIZE = 2**16
 # `upstream_max_connections`' default: connections to one origin in use at once.
 MAX_CONNECTIONS = 1024
@@ -190,9 +188,8 @@ class UpstreamConnections:
             raise
 
     async def acquire_slot(self) -> float | None:
-        """Take one of the origin's `limit` slots, waiting at most the connect timeout
-        (`TimeoutError`, a 504 for the caller); release it with `release_slot`. Returns the
-        deadline of a wait (the connect timeout runs from the start of the wait), or None."""
+        """Take one of the origin's `limit` slots within the connect timeout (else
+        `TimeoutError`: 504); `release_slot` frees it. Returns the deadline of a wait, if any."""
         if not self._slots.locked():
             await self._slots.acquire()  # a free slot: taken without suspending
             return None
