@@ -51,6 +51,9 @@ __all__ = ["HttpProcessingError", "RawResponseMessage"]
 
 log = structlog.get_logger(__name__)
 
+# aiohttp's `TCPConnector` defaults: response lines and fields up to this size.
+MAX_LINE_SIZE = 8190
+READ_BUFSIZE = 2**16
 # `ResponseHandler.set_response_params` keywords the pool passes.
 _RESPONSE_PARAMS = frozenset(
     {"skip_payload", "read_until_eof", "auto_decompress", "read_timeout", "read_bufsize"}
@@ -84,9 +87,16 @@ class PooledProtocol(ResponseHandler):
         (`should_close` covers aiohttp's queue, its tail and a parse error), still open."""
         return not self.should_close and self.is_connected()
 
-    def expect_response(
-        self, *, head: bool, read_timeout: float | None, bufsize: int, max_line: int
-    ) -> None:
+    async def exchange(
+        self,
+        status_line: str,
+        headers: CIMultiDict[str],
+        body: bytes | None,
+        head: bool,
+        read_timeout: float | None,
+    ) -> tuple[RawResponseMessage, aiohttp.StreamReader]:
+        """Send one request (head and body in one write; `StreamWriter` refuses CR or LF in
+        a field) and return its final answer's head and body reader."""
         self.set_response_params(
             skip_payload=head,
             # No length and not chunked: the body runs to the close (RFC 9112 section 6.3),
@@ -94,25 +104,28 @@ class PooledProtocol(ResponseHandler):
             read_until_eof=True,
             auto_decompress=False,  # the body is relayed as the upstream encoded it
             read_timeout=read_timeout,
-            read_bufsize=bufsize,
-            max_line_size=max_line,
-            max_field_size=max_line,
+            read_bufsize=READ_BUFSIZE,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=MAX_LINE_SIZE,
         )
-
-    async def send(self, status_line: str, headers: CIMultiDict[str], body: bytes | None) -> None:
-        """Head and body in one write (`StreamWriter` refuses CR or LF in a field)."""
         writer = StreamWriter(self, self._loop)
         await writer.write_headers(status_line, headers)  # buffered: one write with the body
         if body:
             await writer.write_eof(body)
         else:
             writer.set_eof()
-
-    async def response(self) -> tuple[RawResponseMessage, aiohttp.StreamReader]:
-        try:
-            return await self.read()
-        except aiohttp.EofStream as exc:
-            raise aiohttp.ServerDisconnectedError() from exc
+        # aiohttp's `sock_read`: from the end of the request to the status line, then the
+        # longest silence between two reads of the body.
+        self.start_timeout()
+        while True:
+            try:
+                message, payload = await self.read()
+            except aiohttp.EofStream as exc:
+                raise aiohttp.ServerDisconnectedError() from exc
+            # 1xx answers other than 101 are interim (RFC 9110 section 15.2): the final one
+            # follows on the same connection.
+            if not 100 <= message.code <= 199 or message.code == 101:
+                return message, payload
 
 
 class ErrorAnsweringRunner(web.AppRunner):
@@ -171,7 +184,7 @@ def self_check() -> str | None:
     loop = asyncio.new_event_loop()
     try:
         protocol = PooledProtocol(loop)
-        protocol.expect_response(head=False, read_timeout=None, bufsize=2**16, max_line=8190)
+        protocol.set_response_params(read_until_eof=True, read_bufsize=READ_BUFSIZE)
         writer = StreamWriter(protocol, loop)
         for owner, names in [
             (protocol, ("should_close", "is_connected", "read", "close", "force_close", "_loop")),

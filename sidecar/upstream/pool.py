@@ -38,11 +38,9 @@ from sidecar.aiohttp_internals import PooledProtocol, RawResponseMessage
 # RFC 9110 section 9.2.2; aiohttp's own list (`aiohttp.client.IDEMPOTENT_METHODS`).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-# aiohttp's `TCPConnector` defaults: an idle connection older than this is not reused (an
-# upstream may have closed it meanwhile), and response lines and fields up to these sizes.
+# aiohttp's `TCPConnector` default: an idle connection older than this is not reused (an
+# upstream may have closed it meanwhile).
 KEEPALIVE_S = 15.0
-MAX_LINE_SIZE = 8190  # and field size
-READ_BUFSIZE = 2**16
 # `upstream_max_connections`' default: connections to one origin in use at once.
 MAX_CONNECTIONS = 1024
 
@@ -165,13 +163,18 @@ class UpstreamConnections:
             headers[hdrs.CONTENT_LENGTH] = "0"
         status_line = f"{method} {target} HTTP/1.1"
         retry = method in IDEMPOTENT_METHODS
-        deadline = await self.acquire_slot()
+        head = method == hdrs.METH_HEAD
+        if self._slots.locked():
+            deadline = await self.acquire_slot()
+        else:
+            await self._slots.acquire()  # a free slot: taken without suspending
+            deadline = None
         try:
             while True:
                 protocol, reused = await self._connection(deadline)
                 try:
-                    message, payload = await self._exchange(
-                        protocol, method, status_line, headers, body
+                    message, payload = await protocol.exchange(
+                        status_line, headers, body, head, self._read_timeout
                     )
                 except _STALE_CONNECTION:
                     protocol.close()
@@ -182,6 +185,12 @@ class UpstreamConnections:
                 except BaseException:
                     protocol.close()
                     raise
+                if message.code == 204 and _framed_content(message.headers):
+                    # RFC 9110 section 15.3.5: a 204 has no content, and RFC 9112 section 6.1
+                    # forbids Transfer-Encoding on it: one that frames content anyway leaves
+                    # the end of the message in doubt, so its connection is not reused. (The
+                    # Content-Length of a HEAD or 304 answer is the GET's: 9.3.2, 15.4.5.)
+                    protocol.force_close()
                 return UpstreamResponse(self, protocol, message, payload)
         except BaseException:
             self._slots.release()
@@ -261,38 +270,6 @@ class UpstreamConnections:
         except OSError as exc:  # refused, unreachable, DNS, TLS: like aiohttp's connector
             raise aiohttp.ClientConnectionError("cannot connect to the upstream") from exc
         return protocol, False
-
-    async def _exchange(
-        self,
-        protocol: PooledProtocol,
-        method: str,
-        status_line: str,
-        headers: CIMultiDict[str],
-        body: bytes | None,
-    ) -> tuple[RawResponseMessage, aiohttp.StreamReader]:
-        protocol.expect_response(
-            head=method == hdrs.METH_HEAD,
-            read_timeout=self._read_timeout,
-            bufsize=READ_BUFSIZE,
-            max_line=MAX_LINE_SIZE,
-        )
-        await protocol.send(status_line, headers, body)
-        # aiohttp's `sock_read`: from the end of the request to the status line, then the
-        # longest silence between two reads of the body.
-        protocol.start_timeout()
-        while True:
-            message, payload = await protocol.response()
-            # 1xx answers other than 101 are interim (RFC 9110 section 15.2): the final one
-            # follows on the same connection.
-            if not 100 <= message.code <= 199 or message.code == 101:
-                break
-        if message.code == 204 and _framed_content(message.headers):
-            # RFC 9110 section 15.3.5: a 204 has no content, and RFC 9112 section 6.1 forbids
-            # Transfer-Encoding on it; one that frames content anyway leaves the end of the
-            # message in doubt, so its connection is not reused. (A Content-Length on a HEAD
-            # or 304 answer is the GET's, metadata only: sections 9.3.2 and 15.4.5.)
-            protocol.force_close()
-        return message, payload
 
 
 def _framed_content(headers: CIMultiDictProxy[str]) -> bool:
