@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sidecar"
 LAYERS: tuple[tuple[str, ...], ...] = (
     # `sidecar` alone is the package's `__init__` (its version), not everything under it.
     ("sidecar", "sidecar.errors", "sidecar.paths", "sidecar.metrics", "sidecar.logging"),
+    ("sidecar.aiohttp_internals",),  # aiohttp's undocumented API, for upstream/ and http/
     ("sidecar.config",),
     ("sidecar.net",),
     ("sidecar.oidc",),
