@@ -40,7 +40,6 @@ _PATH_SAFE = "/;:@!$&'()*+,="
 # Encoded upstream paths remembered per proxy: only those up to this length (bounded memory).
 _ENCODE_CACHE_MAX = 256
 
-
 _HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
