@@ -20,12 +20,18 @@ from tests.upstream.hostile import call, hostile_upstream, proxy_to
 # (the path that misbehaves, Alice's method)
 CLASSES = [
     ("/head-body", "HEAD"),  # a HEAD answer followed by content (RFC 9110 section 9.3.2)
-    ("/head-body", "GET"),  # a GET answer followed by a second response in the same bytes
+    ("/head-body", "GET"),  # the same document as a GET's content: content, not an answer
     ("/no-content", "GET"),  # a 204 followed by content (RFC 9110 section 15.3.5)
     ("/not-modified", "GET"),  # a 304 followed by content (RFC 9110 section 15.4.5)
     ("/unsolicited", "GET"),  # a response while the connection is idle
 ]
-CLASS_IDS = ["head-with-body", "two-responses", "204-with-body", "304-with-body", "unsolicited"]
+CLASS_IDS = [
+    "head-with-body",
+    "get-of-the-document",
+    "204-with-body",
+    "304-with-body",
+    "unsolicited",
+]
 
 
 @pytest.fixture
