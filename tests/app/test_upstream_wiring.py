@@ -73,4 +73,10 @@ async def test_with_aiohttp_internals_moved_the_sidecar_serves_on_the_public_cli
                 200,
                 "for:bob",
             )
+            # the server side falls back too: aiohttp's own answer to an unparsable request
+            reader, writer = await asyncio.open_connection(url.host, url.port)
+            writer.write(b"GET /me HTTP/1.1\r\nBad Header\r\n\r\n")
+            status_line = await reader.readline()
+            writer.close()
+    assert status_line.split(b" ")[1] == b"400", status_line
     assert [e["event"] for e in logs].count("aiohttp_internals_moved") == 1
