@@ -68,7 +68,8 @@ from sidecar.tokens.id_tokens import TokenValidator
 from sidecar.tokens.trusted_issuers import ExchangedTokenValidator, TrustedIssuerKeys
 from sidecar.tracing.wiring import instrument, provider_trace_configs, traced_store
 from sidecar.upstream.pool import UpstreamConnections
-from sidecar.upstream.proxy import UpstreamProxy, create_upstream_session
+from sidecar.upstream.proxy import UpstreamProxy
+from sidecar.upstream.session import create_upstream_session
 
 # How long start-up waits for the provider before serving anyway (readiness says the rest).
 PROVIDER_STARTUP_WAIT_S = 5.0

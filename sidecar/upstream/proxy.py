@@ -26,9 +26,7 @@ from sidecar.errors import BadRequest, UpstreamUnavailable
 from sidecar.upstream import websocket as proxy_ws
 from sidecar.upstream.bodies import copy_body, request_body, small_response
 from sidecar.upstream.pool import UpstreamConnections, UpstreamResponse
-from sidecar.upstream.session import SKIP_AUTO_HEADERS, create_upstream_session, upstream_errors
-
-__all__ = ["UpstreamProxy", "create_upstream_session", "drop_hop_by_hop", "upstream_errors"]
+from sidecar.upstream.session import SKIP_AUTO_HEADERS, upstream_errors
 
 # nginx's convention for "the client closed the connection before the response": only ever
 # reaches the access log, since nobody is left to read it.

@@ -22,7 +22,8 @@ from yarl import URL
 
 from sidecar.errors import SidecarError
 from sidecar.upstream.pool import UpstreamConnections
-from sidecar.upstream.proxy import UpstreamProxy, create_upstream_session
+from sidecar.upstream.proxy import UpstreamProxy
+from sidecar.upstream.session import create_upstream_session
 
 INJECTED = (
     b"HTTP/1.1 302 Found\r\nLocation: https://evil.example/\r\n"

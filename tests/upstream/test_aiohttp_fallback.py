@@ -19,7 +19,8 @@ import pytest
 import structlog
 
 from sidecar import aiohttp_internals
-from sidecar.upstream.proxy import UpstreamProxy, create_upstream_session
+from sidecar.upstream.proxy import UpstreamProxy
+from sidecar.upstream.session import create_upstream_session
 from tests.upstream.hostile import call, hostile_upstream, proxy_to
 
 SIDECAR = Path(aiohttp_internals.__file__).parent

@@ -25,7 +25,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from sidecar.errors import SidecarError
-from sidecar.upstream.proxy import UpstreamProxy, create_upstream_session
+from sidecar.upstream.proxy import UpstreamProxy
+from sidecar.upstream.session import create_upstream_session
 from tests.fixtures.upstream import EchoUpstream, download_sha256
 
 MB = 1024 * 1024
