@@ -2,6 +2,12 @@
 
 authlib builds the request bodies and the `client_secret_basic` header; aiohttp sends them
 through the app's shared client session.
+
+RFC 6749 section 2.3.1: the client id and secret are form-urlencoded (Appendix B) before they
+become the Basic credentials, and Dex decodes them (`url.QueryUnescape`), so a secret holding
+`+`, `%`, `/`, `:`, `=` or a space fails unless encoded. authlib sends them raw (its fix was
+reverted, authlib PR #594, the maintainer's advice being to quote them first): they are quoted
+here and authlib still builds the header.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import aiohttp
 from authlib.oauth2.auth import ClientAuth
@@ -58,7 +65,9 @@ class TokenClient:
     ) -> None:
         self._session = session
         self._metadata = metadata
-        self._auth = ClientAuth(client_id, client_secret, "client_secret_basic")
+        self._auth = ClientAuth(
+            form_encode(client_id), form_encode(client_secret), "client_secret_basic"
+        )
 
     async def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
         body = prepare_token_request(
@@ -88,6 +97,11 @@ class TokenClient:
                 raise InvalidGrant("grant refused")
             raise LoginFailed(f"token endpoint answered {status}")
         return TokenSet.from_response(payload)
+
+
+def form_encode(value: str) -> str:
+    """application/x-www-form-urlencoded, as RFC 6749 Appendix B: UTF-8, then `+` for space."""
+    return quote_plus(value, safe="")
 
 
 def _json_object(text: str) -> dict[str, Any]:
