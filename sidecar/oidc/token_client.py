@@ -25,6 +25,10 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from sidecar.errors import LoginFailed, ProviderUnavailable, SidecarError
 from sidecar.oidc.metadata import ProviderMetadata
 
+# RFC 6749 section 5.2 names `invalid_grant`; Dex answers an unknown, expired or "claimed twice"
+# refresh token (and a spent code) with 400 `invalid_request` instead (server/refreshhandlers.go).
+# Either way the grant will never work again: the session ends, the user logs in anew.
+_GRANT_REFUSED = frozenset({"invalid_grant", "invalid_request"})
 _FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 
 
@@ -93,7 +97,7 @@ class TokenClient:
             raise ProviderUnavailable(f"token endpoint answered {status}")
         payload = _json_object(text)
         if status != 200:
-            if payload.get("error") == "invalid_grant":
+            if status == 400 and payload.get("error") in _GRANT_REFUSED:
                 raise InvalidGrant("grant refused")
             raise LoginFailed(f"token endpoint answered {status}")
         return TokenSet.from_response(payload)
