@@ -71,7 +71,10 @@ async def test_dex_down_bearer_works_refresh_and_callback_get_503_then_recover(
 
         dex.stop()
         assert await bearer_status(sidecar.url + "/api", bearer) == 200  # cached keys
-        await wait_until_refresh_due(browser, sidecar)
+        exp = await wait_until_refresh_due(browser, sidecar)
+        async with browser.get(sidecar.url + "/app/refresh-fails", headers=JSON) as response:
+            assert response.status == 200  # the refresh failed, the id token is still good
+        await asyncio.sleep(max(0.0, exp - time.time()) + 1.0)
         async with browser.get(sidecar.url + "/app/needs-refresh", headers=JSON) as response:
             assert response.status == 503
             assert int(response.headers["Retry-After"]) > 0
