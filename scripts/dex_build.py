@@ -64,8 +64,13 @@ def find_go() -> str | None:
     return next((path for path in GO_FALLBACKS if os.access(path, os.X_OK)), None)
 
 
+def _ldflags(build: DexBuild) -> str:
+    """`dex version` names what was built (Dex's own builds set it the same way)."""
+    return f"-X main.version={build.version}"
+
+
 def _stamp(build: DexBuild) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(_ldflags(build).encode())
     for name in ("go.mod", "go.sum"):
         digest.update((build.module_dir / name).read_bytes())
     return digest.hexdigest()
@@ -111,7 +116,8 @@ def dex_binary(variant: str = "release", log: Callable[[str], None] | None = Non
 
 def _go_build(go: str, build: DexBuild, binary: Path) -> float:
     partial = binary.with_name("dex.partial")
-    argv = [go, "build", "-trimpath", "-o", str(partial), "github.com/dexidp/dex/cmd/dex"]
+    argv = [go, "build", "-trimpath", "-ldflags", _ldflags(build), "-o", str(partial)]
+    argv.append("github.com/dexidp/dex/cmd/dex")
     started = time.monotonic()
     result = subprocess.run(
         argv,
