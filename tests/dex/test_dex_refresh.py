@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.dex.conftest import sign_in
+from tests.dex.flows import dex_tokens, refresh
 
 pytestmark = pytest.mark.dex
 JSON = {"Accept": "application/json"}
@@ -96,3 +97,17 @@ async def test_a_dex_restart_on_memory_storage_ends_sessions_cleanly(
     # A browser is sent to log in again, and that works against the restarted Dex.
     again = await sign_in(browser, dex, sidecar.url + "/app/again")
     assert (again.status, again.pages) == (200, ["login", "approval"])
+
+
+async def test_dex_refuses_a_replayed_refresh_token_with_invalid_request_and_keeps_the_grant(dex):
+    """What the sidecar must expect from Dex (the stand-in differs: `invalid_grant`, and it
+    revokes the whole grant on a replay)."""
+    first = await dex_tokens(dex)
+    status, rotated = await refresh(dex, first.refresh_token)
+    assert status == 200
+    assert rotated["refresh_token"] != first.refresh_token  # rotated on every use
+    status, replayed = await refresh(dex, first.refresh_token)
+    assert (status, replayed["error"]) == (400, "invalid_request")
+    assert "claimed" in replayed["error_description"]
+    status, body = await refresh(dex, rotated["refresh_token"])
+    assert status == 200, body  # the replay did not end the grant
