@@ -24,6 +24,10 @@ async def test_login_through_dex_pages_gives_identity_headers_and_me(dex, start_
     headers = echoed_headers(visit)
     assert headers["x-auth-email"] == dex.admin.email
     assert headers["x-auth-name"] == "admin"  # Dex: the static user's `username`
+    # No `preferredUsername` in the deployment's static user: Dex sends no preferred_username
+    # (the stand-in did), and no `groups` claim at all for a user without groups.
+    assert "x-auth-username" not in headers
+    assert "x-auth-groups" not in headers
     assert headers["x-auth-subject"] == headers["x-credential-identifier"] != ""
     assert "x-auth-assertion" in headers
     assert COOKIE not in headers.get("cookie", "")
