@@ -42,7 +42,7 @@ async def test_login_through_dex_pages_gives_identity_headers_and_me(dex, start_
     assert not any(isinstance(v, str) and v.count(".") == 2 for v in me.values())  # no token
 
 
-async def test_a_second_login_rides_on_dex_own_session(dex, start_sidecar, browser):
+async def test_dex_v2_45_asks_for_the_password_at_every_login(dex, start_sidecar, browser):
     sidecar = await start_sidecar(dex)
     await sign_in(browser, dex, sidecar.url + "/first")
     browser.cookie_jar.clear(lambda cookie: cookie.key == COOKIE)
