@@ -10,6 +10,7 @@ cached in ~/.cache/auth-sidecar; without Go the tests fail, loudly.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,21 +29,28 @@ __all__ = ["postgres_cluster"]  # the fixture, for this directory
 COOKIE = "sidecar_session"
 
 
-def built(variant: str) -> Path:
+def built(variant: str, config: pytest.Config) -> Path:
+    """Dex's binary; a first build says so on the terminal, past pytest's output capture."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def say(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print(f"\n{line}", file=sys.stderr, flush=True)
+
     try:
-        return dex_binary(variant)
+        return dex_binary(variant, log=say)
     except GoMissing as exc:
         pytest.fail(f"{exc}: the Dex tests need Go >= 1.25.8 (see tests/dex/build)")
 
 
 @pytest.fixture(scope="session")
-def dex_release_binary() -> Path:
-    return built("release")
+def dex_release_binary(pytestconfig: pytest.Config) -> Path:
+    return built("release", pytestconfig)
 
 
 @pytest.fixture(scope="session")
-def dex_main_binary() -> Path:
-    return built("main")
+def dex_main_binary(pytestconfig: pytest.Config) -> Path:
+    return built("main", pytestconfig)
 
 
 def postgres_storage(cluster: PostgresCluster) -> dict[str, Any]:
@@ -81,12 +89,15 @@ def oidc_provider(dex: DexServer) -> DexServer:
 
 @pytest.fixture
 def dex_factory(
-    dex_release_binary: Path, tmp_path: Path, postgres_cluster: PostgresCluster
+    dex_release_binary: Path,
+    tmp_path: Path,
+    postgres_cluster: PostgresCluster,
+    pytestconfig: pytest.Config,
 ) -> Iterator[Callable[..., DexServer]]:
     started: list[DexServer] = []
 
     def make(variant: str = "release", storage: str = "memory", **options: Any) -> DexServer:
-        binary = dex_release_binary if variant == "release" else built(variant)
+        binary = dex_release_binary if variant == "release" else built(variant, pytestconfig)
         workdir = tmp_path / f"dex-{len(started)}"
         workdir.mkdir()
         chosen: dict[str, Any] = {"type": "memory"}
