@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 PROVIDER_DIR := tests/provider
 # The lua module (+ lua-resty-core, OpenResty's LuaJIT) loads into nginx-light's nginx with
 # load_module: the Kong plugin's real-nginx tests (tests/kong_nginx/); nginx-extras is not needed.
+# postgresql: Dex's storage in tests/dex and `make demo` (a private cluster made with initdb).
 APT_PKGS := redis-server redis-tools chromium nginx-light wrk lua-busted lua5.1 original-awk apache2-utils \
-            libnginx-mod-http-lua lua-resty-core lua-resty-lrucache lua-cjson
+            libnginx-mod-http-lua lua-resty-core lua-resty-lrucache lua-cjson postgresql
 STAMP := $(VENV)/.deps-stamp
 # `make bench` only: the C peers it measures the sidecar against (not needed by `make test`).
 BENCH_APT_PKGS := wrk nginx-light apache2 libapache2-mod-auth-openidc
@@ -56,7 +57,7 @@ test: deps lint
 	bash scripts/run-pytest.sh
 
 test-fast: deps
-	$(BIN)/pytest -x -q -m "not slow and not browser"
+	$(BIN)/pytest -x -q -m "not slow and not browser and not dex"
 
 test-faults: deps
 	FAULTS_PROFILE=full $(BIN)/pytest -q tests/faults

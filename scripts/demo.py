@@ -1,14 +1,16 @@
 """`make demo`: the whole login on this machine, no cluster.
 
-Starts the test OpenID provider (`tests/provider`, Dex-like, with `admin-dex@example.com` /
-`password`), a Redis of its own when `redis-server` exists (else the in-memory store), and two
-services, each an upstream page (`scripts/demo_upstream.py`) behind its own sidecar
-(`python -m sidecar --config FILE`). The first service's page calls the second on the user's
-behalf: it exchanges its `X-Auth-Assertion` at its sidecar's `POST /.auth/token` and calls the
-second sidecar with the token (CONTRACT "Service to service"), then shows what the second
-service saw, actor included. Prints the URL to open; stops everything on Ctrl-C (SIGINT) or
-SIGTERM. Run as `.venv/bin/python -m scripts.demo [--sidecar-port N ...]`; a port
-of 0, or a default that is taken, means any free port.
+Starts the real Dex (`scripts/demo_dex.py`: built from the Go module proxy on the first run,
+Postgres storage, the static users with random passwords shown in the banner; where no Go
+toolchain is present, the stand-in `tests/provider` instead, and the banner says which), a Redis
+of its own when `redis-server` exists (else the in-memory store), and two services, each an
+upstream page (`scripts/demo_upstream.py`) behind its own sidecar (`python -m sidecar --config
+FILE`). The first service's page calls the second on the user's behalf: it exchanges its
+`X-Auth-Assertion` at its sidecar's `POST /.auth/token` and calls the second sidecar with the
+token (CONTRACT "Service to service"), then shows what the second service saw, actor included.
+Prints the URL to open; stops everything on Ctrl-C (SIGINT) or SIGTERM. Run as `.venv/bin/python
+-m scripts.demo [--provider auto|dex|standin] [--sidecar-port N ...]`; a port of 0, or a default
+that is taken, means any free port.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from typing import Any, NoReturn
 
 import yaml
 
+from scripts.demo_dex import DemoProvider, start_provider
 from scripts.demo_upstream import AssertionCheck, Downstream, start_upstream
+from scripts.dex_build import find_go
 from tests.fixtures.procs import ProcessStartError, start_process, stop_process
-from tests.fixtures.provider import PROVIDER_DIR, USERS, OidcProvider
+from tests.fixtures.provider import PROVIDER_DIR
 
 DEFAULT_PORTS = {
     "sidecar": 4180,
@@ -51,7 +55,7 @@ class Stack:
     upstream_port: int
     second_url: str
     second_upstream_port: int
-    provider: OidcProvider
+    provider: DemoProvider
     redis_url: str | None
     workdir: Path
 
@@ -69,8 +73,11 @@ def pick_port(preferred: int) -> int:
     raise OSError("no free loopback port")
 
 
-def missing_prerequisites() -> list[str]:
-    problems = []
+def missing_prerequisites(choice: str) -> list[str]:
+    """What the stand-in needs, when it is the one that will run."""
+    problems: list[str] = []
+    if choice == "dex" or (choice == "auto" and find_go() is not None):
+        return problems
     if shutil.which("node") is None:
         problems.append("node is not installed (Node 20 runs the test OpenID provider)")
     if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
@@ -93,7 +100,7 @@ def start_redis(workdir: Path, cleanup: contextlib.ExitStack) -> str | None:
 
 
 def sidecar_config(
-    provider: OidcProvider, redis_url: str | None, url: str, ports: dict[str, int], prefix: str
+    provider: DemoProvider, redis_url: str | None, url: str, ports: dict[str, int], prefix: str
 ) -> dict[str, Any]:
     """One service's sidecar; `prefix` is "" for the first service, "second-" for the second."""
     upstream = f"http://{LOOPBACK}:{ports[prefix + 'upstream']}"
@@ -136,12 +143,12 @@ def start_sidecar(
     cleanup.callback(stop_process, process)
 
 
-def start_stack(workdir: Path, wanted: dict[str, int], cleanup: contextlib.ExitStack) -> Stack:
+def start_stack(
+    workdir: Path, wanted: dict[str, int], cleanup: contextlib.ExitStack, choice: str = "auto"
+) -> Stack:
     ports = {name: pick_port(port) for name, port in wanted.items()}
-    provider = OidcProvider(workdir)
-    provider.port = ports["provider"]
-    provider.start()
-    cleanup.callback(provider.stop)
+    sidecar_ports = [ports["sidecar"], ports["second-sidecar"]]
+    provider = start_provider(workdir, ports["provider"], sidecar_ports, cleanup, choice)
     stack = Stack(
         url=f"http://{LOOPBACK}:{ports['sidecar']}",
         upstream_port=ports["upstream"],
@@ -161,19 +168,21 @@ def start_stack(workdir: Path, wanted: dict[str, int], cleanup: contextlib.ExitS
 
 
 def banner(stack: Stack) -> str:
-    users = "\n".join(
-        f"               {user.email} / {user.password}  (groups: {', '.join(user.groups) or '-'})"
-        for user in USERS[1:]
-    )
+    logins = [
+        f"{email} / {password}  (groups: {', '.join(groups) or '-'})"
+        for email, password, groups in stack.provider.logins
+    ]
+    others = "\n".join(f"               {line}" for line in logins[1:])
     store = stack.redis_url or "in-memory (no redis-server found)"
     return f"""
 auth-sidecar demo is running.
   Open:        {stack.url}/
-  Log in as:   {USERS[0].email} / {USERS[0].password}  (groups: {", ".join(USERS[0].groups)})
+  Log in as:   {logins[0]}
   Others:
-{users}
+{others}
   Second:      {stack.second_url}/ (the first service calls it on your behalf)
-  Provider:    {stack.provider.issuer}
+  Provider:    {stack.provider.description}
+               {stack.provider.issuer}
   Sessions:    {store}
   Logs:        {stack.workdir}
 Ctrl-C stops everything."""
@@ -215,8 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description="Run the sidecar demo locally.")
     for name, port in DEFAULT_PORTS.items():
         parser.add_argument(f"--{name}-port", type=int, default=port, metavar="N")
+    parser.add_argument(
+        "--provider",
+        choices=["auto", "dex", "standin"],
+        default="auto",
+        help="auto (default): the real Dex when a Go toolchain can build it, else the stand-in",
+    )
     args = parser.parse_args(argv)
-    problems = missing_prerequisites()
+    problems = missing_prerequisites(args.provider)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
@@ -227,11 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         contextlib.ExitStack() as cleanup,
     ):
         try:
-            stack = start_stack(Path(tmp), wanted, cleanup)
+            stack = start_stack(Path(tmp), wanted, cleanup, args.provider)
             asyncio.run(serve(stack))
         except KeyboardInterrupt:
             print("stopping...", flush=True)
-        except (ProcessStartError, OSError) as exc:  # the error names the process and its log
+        except (ProcessStartError, OSError, RuntimeError) as exc:  # names the process, its log
             print(f"could not start the demo: {exc}", file=sys.stderr)
             return 1
     print("stopped.", flush=True)

@@ -30,8 +30,9 @@ URL_LINE = re.compile(r"^\s*Open:\s+(http://\S+?)/?$")
 class Demo:
     """`python -m scripts.demo` on any free ports, its output read line by line."""
 
-    def __init__(self) -> None:
-        ports: list[str] = []
+    def __init__(self, provider: str = "standin") -> None:
+        # The stand-in here; tests/dex/test_dex_demo.py runs the demo with the real Dex.
+        ports: list[str] = ["--provider", provider]
         for name in DEMO_PORTS:
             ports += [f"--{name}-port", "0"]
         self.process = subprocess.Popen(

@@ -2,6 +2,12 @@
 
 authlib builds the request bodies and the `client_secret_basic` header; aiohttp sends them
 through the app's shared client session.
+
+RFC 6749 section 2.3.1: the client id and secret are form-urlencoded (Appendix B) before they
+become the Basic credentials, and Dex decodes them (`url.QueryUnescape`), so a secret holding
+`+`, `%`, `/`, `:`, `=` or a space fails unless encoded. authlib sends them raw (its fix was
+reverted, authlib PR #594, the maintainer's advice being to quote them first): they are quoted
+here and authlib still builds the header.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import aiohttp
 from authlib.oauth2.auth import ClientAuth
@@ -18,6 +25,10 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from sidecar.errors import LoginFailed, ProviderUnavailable, SidecarError
 from sidecar.oidc.metadata import ProviderMetadata
 
+# RFC 6749 section 5.2 names `invalid_grant`; Dex answers an unknown, expired or "claimed twice"
+# refresh token (and a spent code) with 400 `invalid_request` instead (server/refreshhandlers.go).
+# Either way the grant will never work again: the session ends, the user logs in anew.
+_GRANT_REFUSED = frozenset({"invalid_grant", "invalid_request"})
 _FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 
 
@@ -58,7 +69,9 @@ class TokenClient:
     ) -> None:
         self._session = session
         self._metadata = metadata
-        self._auth = ClientAuth(client_id, client_secret, "client_secret_basic")
+        self._auth = ClientAuth(
+            form_encode(client_id), form_encode(client_secret), "client_secret_basic"
+        )
 
     async def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
         body = prepare_token_request(
@@ -84,10 +97,15 @@ class TokenClient:
             raise ProviderUnavailable(f"token endpoint answered {status}")
         payload = _json_object(text)
         if status != 200:
-            if payload.get("error") == "invalid_grant":
+            if status == 400 and payload.get("error") in _GRANT_REFUSED:
                 raise InvalidGrant("grant refused")
             raise LoginFailed(f"token endpoint answered {status}")
         return TokenSet.from_response(payload)
+
+
+def form_encode(value: str) -> str:
+    """application/x-www-form-urlencoded, as RFC 6749 Appendix B: UTF-8, then `+` for space."""
+    return quote_plus(value, safe="")
 
 
 def _json_object(text: str) -> dict[str, Any]:
