@@ -22,8 +22,10 @@ from sidecar.auth import handlers as auth_handlers
 from sidecar.auth.backchannel import BACKCHANNEL, BackchannelLogout
 from sidecar.auth.login import LOGIN_FLOW, LoginFlow
 from sidecar.auth.logout import LOGOUT_FLOW, LogoutFlow
+from sidecar.auth.sessions_page import SESSIONS_PAGE, SessionsPage
 from sidecar.config.settings import Settings
 from sidecar.http.admin import AdminProbes, create_admin_app
+from sidecar.http.admin_sessions import SessionAdmin, add_session_admin
 from sidecar.http.middleware import error_middleware, make_context_middleware
 from sidecar.keys import (
     EVENTS,
@@ -55,6 +57,7 @@ from sidecar.pipeline.steps import (
     RewriteHeaders,
 )
 from sidecar.sessions.cache import SessionCache
+from sidecar.sessions.directory import SessionDirectory
 from sidecar.sessions.factory import build_events, build_store
 from sidecar.sessions.manager import SessionManager
 from sidecar.sessions.refresh import Refresher
@@ -76,6 +79,8 @@ PROVIDER_STARTUP_WAIT_S = 5.0
 # Headers up to 16 KiB reach the sidecar so that an oversized token gets the contract's own
 # 400 answer; beyond that aiohttp's parser answers 400 itself.
 MAX_FIELD_SIZE = 16 * 1024
+
+DIRECTORY = web.AppKey("session_directory", SessionDirectory)
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +129,10 @@ def admin_app_for(app: web.Application) -> web.Application:
         metrics=app[METRICS],
         trusted_issuers=lambda: app.get(TRUSTED_ISSUER_KEYS),
     )
-    return create_admin_app(probes)
+    admin_app = create_admin_app(probes)
+    sessions = SessionAdmin(app[SETTINGS].admin_token, lambda: app.get(DIRECTORY), app[METRICS])
+    add_session_admin(admin_app, sessions)
+    return admin_app
 
 
 def _add_routes(app: web.Application, *, token_exchange: bool) -> None:
@@ -227,7 +235,11 @@ def _exchanged_validator(app: web.Application) -> ExchangedTokenValidator | None
 
 
 def _session_manager(
-    app: web.Application, vault: SessionVault, validator: TokenValidator, token_client: TokenClient
+    app: web.Application,
+    vault: SessionVault,
+    validator: TokenValidator,
+    token_client: TokenClient,
+    directory: SessionDirectory,
 ) -> SessionManager:
     settings, metrics = app[SETTINGS], app[METRICS]
     refresher = Refresher(
@@ -238,7 +250,9 @@ def _session_manager(
         margin_s=settings.session.refresh_margin_s,
         provider_timeout_s=settings.oidc.http_timeout_s,
     )
-    return SessionManager(vault, refresher, settings.session, cookie_path=settings.public_path)
+    return SessionManager(
+        vault, refresher, settings.session, cookie_path=settings.public_path, directory=directory
+    )
 
 
 def _upstream_proxies(app: web.Application) -> dict[str, UpstreamProxy]:
@@ -291,7 +305,9 @@ async def _pipelines(app: web.Application) -> AsyncIterator[None]:
         events=events,
         cache=SessionCache(settings.session.cache_s, events),
     )
-    sessions = _session_manager(app, vault, validator, token_client)
+    directory = app[DIRECTORY] = SessionDirectory(vault, sealer, settings.oidc.issuer)
+    sessions = _session_manager(app, vault, validator, token_client, directory)
+    app[SESSIONS_PAGE] = SessionsPage(settings, sessions, directory, metrics)
     app[LOGIN_FLOW] = LoginFlow(settings, provider, token_client, validator, sessions)
     app[LOGOUT_FLOW] = LogoutFlow(settings, provider, sessions, sealer, metrics)
     app[BACKCHANNEL] = BackchannelLogout(settings.oidc, provider, vault, metrics)

@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
         sys.stdout.write(yaml.safe_dump(effective_document(settings), sort_keys=False))
         return 0
+    if args.command == "sessions":
+        return _revoke_sessions(settings, args.sub)
     # Imported only now: nothing of the server is loaded, let alone bound, on a bad config.
     serve: Callable[[Settings], int] = importlib.import_module("sidecar.serve").serve
     try:
@@ -85,7 +87,30 @@ def _parser() -> argparse.ArgumentParser:
         help="validate and print the effective settings, secrets redacted",
     )
     commands.add_parser("gen-secret", help="print a fresh random session secret")
+    sessions = commands.add_parser("sessions", help="session administration")
+    actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    revoke = actions.add_parser(
+        "revoke", parents=[config], help="end every session of one subject on every replica"
+    )
+    revoke.add_argument("--sub", required=True, help="the subject (`sub` claim) whose sessions end")
     return parser
+
+
+def _revoke_sessions(settings: Settings, sub: str) -> int:
+    """`sessions revoke --sub S`: prints `{"ended": N}`; 1 when the store cannot be reached."""
+    import asyncio
+    import json
+
+    from sidecar.errors import StoreUnavailable
+    from sidecar.sessions.revoke import NoSharedStore, revoke_subject
+
+    try:
+        ended = asyncio.run(revoke_subject(settings, sub))
+    except (StoreUnavailable, NoSharedStore) as exc:
+        print(f"sessions revoke: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"ended": ended}))
+    return 0
 
 
 def effective_document(settings: Settings) -> dict[str, Any]:
@@ -103,6 +128,7 @@ def effective_document(settings: Settings) -> dict[str, Any]:
             "leeway_s": oidc.leeway_s,
             "http_timeout_s": oidc.http_timeout_s,
             "end_session": oidc.end_session,
+            "userinfo": oidc.userinfo,
         },
         "public_url": settings.public_url,
         "listen": str(settings.listen),
@@ -147,6 +173,7 @@ def effective_document(settings: Settings) -> dict[str, Any]:
             for trusted in settings.trusted_issuers
         ],
         "tracing": {"enabled": settings.tracing.enabled},
+        "admin": {"token": REDACTED if settings.admin_token else None},
     }
     shorthand = shorthand_route(settings.upstream, settings.policy, assertion.audience)
     if settings.routes != (shorthand,):  # the route table form: never mixed with the shorthand

@@ -73,7 +73,8 @@ class Metrics:
         )
         self.logout = Counter(
             "sidecar_logout",
-            "Sessions ended by a logout, by kind (local, backchannel)",
+            "Sessions ended by a logout, by kind (local, backchannel, user: the session list, "
+            "admin: the operator's revoke)",
             ["kind"],
             registry=self.registry,
         )

@@ -9,6 +9,7 @@ from aiohttp import web
 from sidecar.auth.backchannel import BACKCHANNEL
 from sidecar.auth.login import LOGIN_FLOW
 from sidecar.auth.logout import LOGOUT_FLOW
+from sidecar.auth.sessions_page import SESSIONS_PAGE
 from sidecar.auth.token import token
 from sidecar.config.settings import PolicyRule
 from sidecar.errors import NotFound, Unauthenticated
@@ -69,6 +70,17 @@ async def logout_done(request: web.Request) -> web.StreamResponse:
     return await request.app[LOGOUT_FLOW].done(request)
 
 
+async def sessions_page(request: web.Request) -> web.StreamResponse:
+    request[DECISION] = "sessions_page"
+    page = request.app[SESSIONS_PAGE]
+    return await page.show(request)
+
+
+async def sessions_end(request: web.Request) -> web.StreamResponse:
+    request[DECISION] = "sessions_end"
+    return await request.app[SESSIONS_PAGE].end(request)
+
+
 async def backchannel_logout(request: web.Request) -> web.StreamResponse:
     request[DECISION] = "backchannel_logout"
     return await request.app[BACKCHANNEL].handle(request)
@@ -87,4 +99,6 @@ def routes(*, token_exchange: bool = False) -> list[web.RouteDef]:
         web.post("/.auth/logout", logout),
         web.get("/.auth/logout/done", logout_done),
         web.post("/.auth/backchannel-logout", backchannel_logout),
+        web.get("/.auth/sessions", sessions_page),
+        web.post("/.auth/sessions/end", sessions_end),
     ]

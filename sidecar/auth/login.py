@@ -24,6 +24,9 @@ from sidecar.config.settings import Settings
 from sidecar.errors import InvalidToken, LoginFailed, ProviderUnavailable
 from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
+from sidecar.pipeline.context import TRUSTED_PEER
+from sidecar.sessions.devices import client_address, describe_device
+from sidecar.sessions.directory import ClientInfo
 from sidecar.sessions.manager import SessionManager
 from sidecar.sessions.vault import LoginState
 from sidecar.tokens.id_tokens import TokenValidator
@@ -94,11 +97,20 @@ class LoginFlow:
         except InvalidToken as exc:
             raise LoginFailed("id token refused") from exc
         await self._sessions.end(request)  # the browser's old session, if any: no fixation
-        ticket = await self._sessions.start(tokens, claims)
+        ticket = await self._sessions.start(tokens, claims, self._client_info(request))
         response = _redirect(self._settings.public_path + login.rd)
         self._sessions.set_session_cookie(response, ticket)
         self._sessions.clear_login_cookie(response, suffix)
         return response
+
+    def _client_info(self, request: web.Request) -> ClientInfo:
+        """The session list's device and address (the address per `trusted_proxies`)."""
+        trusted = self._settings.trusted_proxies if request[TRUSTED_PEER] else ()
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        return ClientInfo(
+            device=describe_device(request.headers.get("User-Agent")),
+            client_ip=client_address(request.remote, forwarded, trusted),
+        )
 
 
 def _redirect(location: str) -> web.Response:

@@ -68,6 +68,16 @@ def origin_of(url: str) -> str | None:
     return f"{scheme}://{host}{shown}"
 
 
+def refuse_foreign_origin(request: web.Request, origin: str | None) -> None:
+    """403 when `Origin` (or, without it, `Referer`) names another origin than `origin` (the
+    logout's rule, also the session list's); a request with neither (not a browser) goes on."""
+    claimed = request.headers.get("Origin")
+    if claimed is None and "Referer" in request.headers:
+        claimed = origin_of(request.headers["Referer"]) or "null"
+    if claimed is not None and origin_of(claimed) != origin:
+        raise Forbidden()  # `Origin: null` (sandboxed or privacy-reduced) included
+
+
 class LogoutFlow:
     def __init__(
         self,
@@ -92,7 +102,7 @@ class LogoutFlow:
         return web.Response(text=body, content_type="text/html", headers=_PAGE_HEADERS)
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
-        self._check_origin(request)
+        refuse_foreign_origin(request, self._origin)
         rd = safe_redirect(request.query.get("rd"))
         record = await self._sessions.end(request)
         self._metrics.logout.labels(kind="local").inc()
@@ -105,13 +115,6 @@ class LogoutFlow:
         plaintext = self._sealer.unseal_state(STATE_PURPOSE, state) if state else None
         rd = safe_redirect(plaintext.decode(errors="replace") if plaintext else None)
         return _redirect(self._settings.public_path + rd)
-
-    def _check_origin(self, request: web.Request) -> None:
-        claimed = request.headers.get("Origin")
-        if claimed is None and "Referer" in request.headers:
-            claimed = origin_of(request.headers["Referer"]) or "null"
-        if claimed is not None and origin_of(claimed) != self._origin:
-            raise Forbidden()  # `Origin: null` (sandboxed or privacy-reduced) included
 
     def _next_location(self, record: SessionRecord | None, rd: str) -> str:
         end_session = self._end_session_endpoint()

@@ -87,6 +87,7 @@ class OidcSettings:
     leeway_s: int = 30
     http_timeout_s: float = 5.0  # extra key: timeout for discovery, JWKS and token calls
     end_session: Literal["auto", "off"] = "auto"  # RP-initiated logout at the provider
+    userinfo: bool = False  # call userinfo_endpoint at login and refresh (CONTRACT "Userinfo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,7 @@ class Settings:
     # Never empty once loaded: the route table, or the one shorthand route built from
     # `upstream`, `policy` and `assertion.audience` (so the request path has one code path).
     routes: tuple[Route, ...] = ()
+    admin_token: str | None = None  # admin.token: the admin listener's /sessions; None: off
 
     def __post_init__(self) -> None:
         if not self.routes:  # built by hand (tests, tools): the shorthand, as the loader does

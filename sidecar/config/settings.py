@@ -125,6 +125,7 @@ def _build(r: Reader) -> Settings:
         trusted_issuers=_trusted_issuers(r.yaml_only.get("trusted_issuers"), r.problems),
         tracing=TracingSettings(enabled=r.get("tracing.enabled", parse.to_bool, False)),
         routes=routes,
+        admin_token=r.get("admin.token", _admin_token, None),
     )
 
 
@@ -170,7 +171,24 @@ def _oidc(r: Reader) -> OidcSettings:
             Literal["auto", "off"],
             r.get("oidc.end_session", parse.to_choice(("auto", "off")), d["end_session"]),
         ),
+        userinfo=r.get("oidc.userinfo", parse.to_bool, d["userinfo"]),
     )
+
+
+ADMIN_TOKEN_MIN_CHARS = 16
+
+
+def _admin_token(raw: object) -> str:
+    """A bearer secret for the admin listener's `/sessions` endpoints: printable ASCII, no
+    spaces, long enough not to be guessed (`auth-sidecar gen-secret` makes one)."""
+    token = parse.to_text(raw)
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise ValueError("must be printable ASCII without spaces")
+    if len(token) < ADMIN_TOKEN_MIN_CHARS:
+        raise ValueError(
+            f"must be at least {ADMIN_TOKEN_MIN_CHARS} characters (`auth-sidecar gen-secret`)"
+        )
+    return token
 
 
 def _non_empty_list(raw: object) -> tuple[str, ...]:

@@ -21,9 +21,11 @@ T = TypeVar("T")
 ENV_PREFIX = "SIDECAR_"
 CONFIG_ENV = "SIDECAR_CONFIG"
 SECTIONS = frozenset(
-    {"oidc", "session", "assertion", "headers", "log", "token_exchange", "tracing"}
+    {"oidc", "session", "assertion", "headers", "log", "token_exchange", "tracing", "admin"}
 )
-SECRET_KEYS = frozenset({"oidc.client_secret", "session.secret", "assertion.signing_key"})
+SECRET_KEYS = frozenset(
+    {"oidc.client_secret", "session.secret", "assertion.signing_key", "admin.token"}
+)
 SCALAR_KEYS = frozenset(
     {
         *("oidc.issuer", "oidc.client_id", "oidc.client_secret", "oidc.scopes"),
@@ -40,6 +42,7 @@ SCALAR_KEYS = frozenset(
         "upstream_max_connections",
         *("token_exchange.audiences", "token_exchange.allowed_peers", "token_exchange.ttl_s"),
         "tracing.enabled",
+        *("oidc.userinfo", "admin.token"),
     }
 )
 # YAML only: lists of mappings, no env var.

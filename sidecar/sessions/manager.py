@@ -17,6 +17,7 @@ from aiohttp import hdrs, web
 from sidecar.config.settings import SessionSettings
 from sidecar.errors import SessionEnded
 from sidecar.oidc.token_client import TokenSet
+from sidecar.sessions.directory import ClientInfo, SessionDirectory
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.refresh import Refresher
 from sidecar.sessions.sockets import SESSION_TAG
@@ -37,8 +38,10 @@ class SessionManager:
         settings: SessionSettings,
         cookie_path: str,
         clock: Callable[[], float] = time.time,
+        directory: SessionDirectory | None = None,
     ) -> None:
         self.vault = vault
+        self.directory = directory
         self._refresher = refresher
         self._settings = settings
         self._cookie_path = cookie_path or "/"
@@ -86,20 +89,29 @@ class SessionManager:
             self._tickets[raw] = result
         return result
 
-    async def start(self, tokens: TokenSet, claims: dict[str, Any]) -> Ticket:
-        """A new session under a new ticket (never the one the browser came with)."""
+    async def start(
+        self, tokens: TokenSet, claims: dict[str, Any], client: ClientInfo | None = None
+    ) -> Ticket:
+        """A new session under a new ticket (never the one the browser came with), with what
+        the session list shows of it."""
         ticket = Ticket.new()
         record = SessionRecord.new(
             int(self._clock()), tokens.id_token, tokens.access_token, tokens.refresh_token, claims
         )
         await self.vault.start(ticket, record)
+        if self.directory is not None and client is not None:
+            await self.directory.record(ticket, record, client)
         return ticket
+
+    def ticket_of(self, request: web.Request) -> Ticket | None:
+        """The well-formed ticket in the request's session cookie, if any."""
+        cookie = request.cookies.get(self._settings.cookie_name)
+        return Ticket.from_cookie(cookie) if cookie else None
 
     async def end(self, request: web.Request) -> SessionRecord | None:
         """End the session named by the request's cookie on every replica; the record, if
         there was one."""
-        cookie = request.cookies.get(self._settings.cookie_name)
-        ticket = Ticket.from_cookie(cookie) if cookie else None
+        ticket = self.ticket_of(request)
         if ticket is None:
             return None
         record = await self.vault.load(ticket)

@@ -30,6 +30,8 @@ _COOKIE_PREFIX = "v1."
 _NONCE_BYTES = 12
 _TAG_BYTES = 16  # AES-GCM tag
 _KEY_PREFIX = "sidecar"
+_LISTED_PURPOSE = "session list"
+_HANDLE_PURPOSE = "session handle"
 
 
 class Ticket:
@@ -103,6 +105,7 @@ class Sealer:
         if not secrets_:
             raise ValueError("at least one session secret")
         self._secrets = tuple(secrets_)
+        self._handle_keys = [_derive_plain(secret, _HANDLE_PURPOSE) for secret in self._secrets]
 
     def index_tags(self, kind: str, issuer: str, value: str) -> list[str]:
         """Hash tags for the index entry of a `sid` or `sub` (CONTRACT: keyed hashes, HMAC with
@@ -140,6 +143,36 @@ class Sealer:
             except InvalidTag:
                 continue
         return None
+
+    def seal_listed(self, aad: bytes, plaintext: bytes) -> bytes:
+        """Sealed under a key of the first secret alone (no ticket): what the user's other
+        sessions and an operator read (the session list). `aad` binds it to its key and
+        owner, so it cannot be moved to another session or user."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        key = _derive_plain(self._secrets[0], _LISTED_PURPOSE)
+        return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+    def unseal_listed(self, aad: bytes, sealed: bytes) -> bytes | None:
+        if len(sealed) < _NONCE_BYTES + _TAG_BYTES:
+            return None
+        nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+        for secret in self._secrets:
+            try:
+                return AESGCM(_derive_plain(secret, _LISTED_PURPOSE)).decrypt(
+                    nonce, ciphertext, aad
+                )
+            except InvalidTag:
+                continue
+        return None
+
+    def handles(self, tag: str) -> list[str]:
+        """The session list's names for the session with store tag `tag`, one per secret
+        (the first is shown, all are accepted): an HMAC of the tag under a key derived for
+        this purpose alone. Not a ticket: nothing turns a handle back into a cookie."""
+        return [
+            base64.urlsafe_b64encode(hmac.new(key, tag.encode(), "sha256").digest()[:18]).decode()
+            for key in self._handle_keys
+        ]
 
     def seal(self, ticket: Ticket, kind: str, plaintext: bytes) -> bytes:
         key = _derive(self._secrets[0], ticket, kind)

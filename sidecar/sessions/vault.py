@@ -14,6 +14,9 @@ refresh token. A write still unreplicated then is counted and logged; the reques
 
 The back-channel index maps keyed hashes of `sid` and `sub` (`Sealer.index_tags`) to the store
 tags of their sessions; each member expires with its session, the index with its last member.
+The `sub` index is also how the session list (`sidecar.sessions.directory`) finds a user's
+sessions. `seen` is written when the minute changes (and at least every `_touch_every_s`), so
+it is also the list's "last used", to the minute, at no extra write.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sidecar.sessions.store import SessionStore
 from sidecar.sessions.ticket import Sealer, Ticket, session_id_for_tag, store_key_for_tag
 
 SESSION, SEEN, LOCK, LOGIN = "session", "seen", "lock", "login"
+META = "meta"  # what the session list shows (sessions/directory.py), sealed without the ticket
 BY_SID, BY_SUB = "by-sid", "by-sub"  # index kinds (the key's tag is a keyed hash)
 LOGIN_STATE_TTL_S = 600  # CONTRACT: state, nonce and verifier live for 10 minutes
 
@@ -96,7 +100,9 @@ class SessionVault:
         generation = self._cache.generation
         record = await self.load(ticket)
         if record is not None:
-            ttl = min(self._touch_every_s, self._remaining_s(record))
+            # Not past the minute: the next use after it reaches `seen` ("last used").
+            to_next_minute = 60 - self._clock() % 60
+            ttl = min(self._touch_every_s, self._remaining_s(record), to_next_minute)
             self._cache.put(session_id, record, generation, ttl)
         return record
 
@@ -165,8 +171,34 @@ class SessionVault:
                 ended += 1
         return ended
 
+    async def end_tag(self, tag: str, sub: str) -> None:
+        """End the session with store tag `tag` of subject `sub` (the session list, the
+        operator's revoke) everywhere, as a logout does."""
+        await self._end_tag(tag)
+        for key in self._index_keys(BY_SUB, sub):
+            await self._counted(self.store.index_remove(key, tag))
+
+    async def tags_of(self, sub: str, newest: int | None = None) -> list[str]:
+        """The store tags in `sub`'s index (of each secret's index, the `newest` last added:
+        members come in the order they were added, which is the order the sessions began)."""
+        found: dict[str, None] = {}
+        for key in self._index_keys(BY_SUB, sub):
+            members = await self._counted(self.store.index_members(key))
+            found.update(dict.fromkeys(members if newest is None else members[-newest:]))
+        return list(found)
+
+    async def save_listed(self, ticket: Ticket, record: SessionRecord, sealed: bytes) -> None:
+        ttl = self._remaining_s(record)
+        await self._counted(self.store.save(ticket.store_key(META), sealed, ttl))
+
+    async def load_listed(self, tag: str) -> tuple[bytes | None, bytes | None]:
+        """The sealed list entry and the `seen` time of one session (one round trip)."""
+        keys = [store_key_for_tag(tag, META), store_key_for_tag(tag, SEEN)]
+        listed, seen = await self._counted(self.store.load_many(keys))
+        return listed, seen
+
     async def _end_tag(self, tag: str) -> None:
-        for kind in (SESSION, SEEN):
+        for kind in (SESSION, SEEN, META):
             await self._counted(self.store.clear(store_key_for_tag(tag, kind)))
         await self.events.publish(SessionEvent("ended", self.session_id(tag)))
 
@@ -233,7 +265,8 @@ class SessionVault:
             last_seen = float(seen)
         except ValueError:
             last_seen = 0.0
-        if self._clock() - last_seen >= self._touch_every_s:
+        now = self._clock()
+        if now - last_seen >= self._touch_every_s or now // 60 != last_seen // 60:
             await self._save_seen(ticket, record)
 
     async def _save_seen(self, ticket: Ticket, record: SessionRecord) -> None:
