@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,7 @@ class ListedSession:
     device: str
     client_ip: str
     current: bool
+    order: float = 0.0  # when it began, finer than the second shown: newest first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,7 +78,7 @@ class SessionDirectory:
 
     async def record(self, ticket: Ticket, record: SessionRecord, client: ClientInfo) -> None:
         """Write what the list shows of a new session."""
-        entry = {"started_at": record.created_at, **asdict(client)}
+        entry = {"started_at": record.created_at, "order": time.time(), **asdict(client)}
         aad = self._aad(ticket.tag, str(record.claims["sub"]))
         sealed = self._sealer.seal_listed(aad, json.dumps(entry).encode())
         await self._vault.save_listed(ticket, record, sealed)
@@ -86,7 +88,7 @@ class SessionDirectory:
         tags = await self._vault.tags_of(sub, newest=MAX_LISTED)
         found = await asyncio.gather(*(self._entry(sub, tag, current_tag) for tag in tags))
         listed = [entry for entry in found if entry is not None]
-        listed.sort(key=lambda entry: entry.started_at or 0, reverse=True)
+        listed.sort(key=lambda entry: entry.order, reverse=True)
         return listed[:MAX_LISTED]
 
     async def find(self, sub: str, handle: str) -> str | None:
@@ -124,6 +126,7 @@ class SessionDirectory:
             device=str(about.get("device") or "Unknown device"),
             client_ip=str(about.get("client_ip") or ""),
             current=tag == current_tag,
+            order=_float(about.get("order"), default=float(about.get("started_at") or 0)),
         )
 
     def _aad(self, tag: str, sub: str) -> bytes:
@@ -138,6 +141,12 @@ def _parse(plaintext: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _float(value: object, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return float(value)
 
 
 def _int_or_none(value: object) -> int | None:
