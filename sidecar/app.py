@@ -23,7 +23,7 @@ from sidecar.auth.backchannel import BACKCHANNEL, BackchannelLogout
 from sidecar.auth.login import LOGIN_FLOW, LoginFlow
 from sidecar.auth.logout import LOGOUT_FLOW, LogoutFlow
 from sidecar.auth.sessions_page import SESSIONS_PAGE, SessionsPage
-from sidecar.config.settings import Settings
+from sidecar.config.settings import ConfigError, Settings
 from sidecar.http.admin import AdminProbes, create_admin_app
 from sidecar.http.admin_sessions import SessionAdmin, add_session_admin
 from sidecar.http.middleware import error_middleware, make_context_middleware
@@ -43,6 +43,7 @@ from sidecar.logging import access_logger
 from sidecar.metrics import Metrics
 from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
+from sidecar.oidc.userinfo import UserinfoClient
 from sidecar.pipeline.context import Pipeline
 from sidecar.pipeline.entry import AUTHENTICATE, PROXY_PIPELINE, VERIFY_PIPELINE, proxy_handler
 from sidecar.pipeline.routes import RouteTable
@@ -197,10 +198,14 @@ async def _oidc_provider(app: web.Application) -> AsyncIterator[None]:
         app[PROVIDER_HTTP],
         app[SETTINGS].oidc.issuer,
         on_jwks_fetch=lambda result: metrics.jwks_fetch.labels(result=result).inc(),
+        require_userinfo=app[SETTINGS].oidc.userinfo,
     )
     app[PROVIDER] = provider
     async with _background(provider.run(), "oidc-provider"):
-        if not await provider.wait_loaded(PROVIDER_STARTUP_WAIT_S):
+        settled = await provider.wait_settled(PROVIDER_STARTUP_WAIT_S)
+        if provider.problem is not None:  # e.g. oidc.userinfo without a userinfo_endpoint
+            raise ConfigError([provider.problem])
+        if not settled:
             log.warning("serving_before_provider_loaded")
         yield
 
@@ -240,6 +245,7 @@ def _session_manager(
     validator: TokenValidator,
     token_client: TokenClient,
     directory: SessionDirectory,
+    userinfo: UserinfoClient | None,
 ) -> SessionManager:
     settings, metrics = app[SETTINGS], app[METRICS]
     refresher = Refresher(
@@ -249,6 +255,7 @@ def _session_manager(
         metrics,
         margin_s=settings.session.refresh_margin_s,
         provider_timeout_s=settings.oidc.http_timeout_s,
+        userinfo=userinfo,
     )
     return SessionManager(
         vault, refresher, settings.session, cookie_path=settings.public_path, directory=directory
@@ -306,9 +313,16 @@ async def _pipelines(app: web.Application) -> AsyncIterator[None]:
         cache=SessionCache(settings.session.cache_s, events),
     )
     directory = app[DIRECTORY] = SessionDirectory(vault, sealer, settings.oidc.issuer)
-    sessions = _session_manager(app, vault, validator, token_client, directory)
+    userinfo = (
+        UserinfoClient(app[PROVIDER_HTTP], lambda: provider.metadata)
+        if settings.oidc.userinfo
+        else None
+    )
+    sessions = _session_manager(app, vault, validator, token_client, directory, userinfo)
     app[SESSIONS_PAGE] = SessionsPage(settings, sessions, directory, metrics)
-    app[LOGIN_FLOW] = LoginFlow(settings, provider, token_client, validator, sessions)
+    app[LOGIN_FLOW] = LoginFlow(
+        settings, provider, token_client, validator, sessions, userinfo=userinfo
+    )
     app[LOGOUT_FLOW] = LogoutFlow(settings, provider, sessions, sealer, metrics)
     app[BACKCHANNEL] = BackchannelLogout(settings.oidc, provider, vault, metrics)
     sockets = SocketRegistry(events, vault.session_id, vault.exists)

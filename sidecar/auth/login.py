@@ -24,6 +24,7 @@ from sidecar.config.settings import Settings
 from sidecar.errors import InvalidToken, LoginFailed, ProviderUnavailable
 from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
+from sidecar.oidc.userinfo import UserinfoClient
 from sidecar.pipeline.context import TRUSTED_PEER
 from sidecar.sessions.devices import client_address, describe_device
 from sidecar.sessions.directory import ClientInfo
@@ -42,8 +43,11 @@ class LoginFlow:
         tokens: TokenClient,
         validator: TokenValidator,
         sessions: SessionManager,
+        *,
+        userinfo: UserinfoClient | None = None,
     ) -> None:
         self._settings = settings
+        self._userinfo = userinfo  # `oidc.userinfo`: its claims merged at login
         self._provider = provider
         self._tokens = tokens
         self._validator = validator
@@ -96,6 +100,8 @@ class LoginFlow:
             )
         except InvalidToken as exc:
             raise LoginFailed("id token refused") from exc
+        if self._userinfo is not None:  # a `sub` mismatch refuses the login (OIDC Core 5.3.2)
+            claims = await self._userinfo.merged(tokens.access_token, claims)
         await self._sessions.end(request)  # the browser's old session, if any: no fixation
         ticket = await self._sessions.start(tokens, claims, self._client_info(request))
         response = _redirect(self._settings.public_path + login.rd)

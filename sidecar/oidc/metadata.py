@@ -41,6 +41,7 @@ class ProviderMetadata:
     jwks_uri: str
     end_session_endpoint: str | None
     code_challenge_methods: tuple[str, ...]
+    userinfo_endpoint: str | None = None
 
     @classmethod
     def from_document(cls, document: dict[str, Any], expected_issuer: str) -> ProviderMetadata:
@@ -53,6 +54,7 @@ class ProviderMetadata:
             # S256 would ignore the challenge, leaving the code unbound to this login.
             raise ProviderMetadataError("provider does not support PKCE S256")
         end_session = document.get("end_session_endpoint")
+        userinfo = document.get("userinfo_endpoint")
         return cls(
             issuer=expected_issuer,
             authorization_endpoint=document["authorization_endpoint"],
@@ -60,6 +62,7 @@ class ProviderMetadata:
             jwks_uri=document["jwks_uri"],
             end_session_endpoint=end_session if isinstance(end_session, str) else None,
             code_challenge_methods=methods,
+            userinfo_endpoint=userinfo if isinstance(userinfo, str) and userinfo else None,
         )
 
 

@@ -33,6 +33,7 @@ from sidecar.errors import (
 )
 from sidecar.metrics import Metrics
 from sidecar.oidc.token_client import InvalidGrant, TokenClient
+from sidecar.oidc.userinfo import UserinfoClient, UserinfoMismatch
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import LOCK, SessionVault
@@ -54,8 +55,10 @@ class Refresher:
         margin_s: float,
         provider_timeout_s: float,
         clock: Callable[[], float] = time.time,
+        userinfo: UserinfoClient | None = None,
     ) -> None:
         self._vault = vault
+        self._userinfo = userinfo  # `oidc.userinfo`: its claims merged at every refresh
         self._tokens = token_client
         self._validator = validator
         self._metrics = metrics
@@ -111,8 +114,11 @@ class Refresher:
             claims = await self._validator.validate_refreshed_id_token(
                 tokens.id_token, sub=current.claims["sub"]
             )
-        except InvalidGrant:
-            self._metrics.token_refresh.labels(result="invalid_grant").inc()
+            if self._userinfo is not None:
+                claims = await self._userinfo.merged(tokens.access_token, claims)
+        except (InvalidGrant, UserinfoMismatch) as exc:
+            # A userinfo `sub` not the session's (OIDC Core 5.3.2) ends it like invalid_grant.
+            self._metrics.token_refresh.labels(result=exc.error).inc()
             await self._vault.clear(ticket, current)  # ends it on every replica
             raise SessionEnded("refresh refused") from None
         except (ProviderUnavailable, LoginFailed, InvalidToken) as exc:

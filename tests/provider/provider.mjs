@@ -42,6 +42,7 @@ const op = {
   hanging: new Set(), // responses held open by a `hang` fault
   redirects: new Map(), // client_id -> Set of redirect URIs added at run time
   backchannelUris: new Map(), // client_id -> back-channel logout URI registered at run time
+  userinfoOverrides: new Map(), // sub -> claims the userinfo endpoint answers instead (tests)
 
   rebuild() {
     this.provider = buildProvider({ ...this, config });
@@ -103,9 +104,18 @@ const op = {
     this.rebuild();
     return Object.fromEntries(this.backchannelUris);
   },
+  // The userinfo endpoint's answer for one user differs from the id token (`claims` null: not).
+  setUserinfo(email, claims) {
+    const user = this.users.byEmail(email);
+    if (!user) throw new Error(`unknown user ${email}`);
+    if (claims === null) this.userinfoOverrides.delete(user.sub);
+    else this.userinfoOverrides.set(user.sub, claims);
+    return Object.fromEntries(this.userinfoOverrides);
+  },
   // Between tests: counters, faults and settings back to the start; keys and storage kept.
   reset() {
     this.counters.reset();
+    this.userinfoOverrides.clear();
     this.faults = {};
     this.releaseHanging();
     Object.assign(this.settings, defaults); // in place: the provider holds this object

@@ -54,6 +54,7 @@ export function controlRoutes(op) {
     'POST /__control/redirect-uris': (body) => op.addRedirectUri(body.client_id, body.redirect_uri),
     'POST /__control/reset': () => op.reset(),
     'POST /__control/backchannel-uri': (body) => op.setBackchannelUri(body.client_id, body.uri),
+    'POST /__control/userinfo': (body) => op.setUserinfo(body.email, body.claims),
   };
 }
 

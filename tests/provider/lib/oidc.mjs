@@ -48,6 +48,7 @@ async function postLogoutSuccessSource(ctx) {
 
 export function buildProvider({
   issuer, config, store, keys, users, settings, counters, redirects, backchannelUris,
+  userinfoOverrides,
 }) {
   const provider = new Provider(issuer, {
     adapter: adapterFor(store),
@@ -73,6 +74,8 @@ export function buildProvider({
         postLogoutSuccessSource,
       },
       backchannelLogout: { enabled: true },
+      // `userinfo: false` in the config: a provider without a userinfo endpoint.
+      userinfo: { enabled: config.userinfo !== false },
       // Neither exists in Dex: keep discovery close to what the sidecar meets in production.
       pushedAuthorizationRequests: { enabled: false },
       dPoP: { enabled: false },
@@ -108,6 +111,7 @@ export function buildProvider({
   });
   provider.on('backchannel.success', () => counters.countBackchannel('ok'));
   countTokenRequests(provider, counters);
+  overrideUserinfo(provider, userinfoOverrides);
   provider.on('server_error', (ctx, err) => console.error('provider server_error', err));
   return provider;
 }
@@ -143,6 +147,17 @@ function allowPostLogoutRedirectPatterns(provider, config) {
 function globToRegExp(glob) {
   const quoted = glob.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   return new RegExp(`^${quoted.join('[^/]*')}$`);
+}
+
+// The control API's userinfo overrides, applied to the answer oidc-provider made (which
+// always carries the account's own `sub`): what a provider whose userinfo disagrees sends.
+function overrideUserinfo(provider, overrides) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route !== 'userinfo' || !ctx.body || typeof ctx.body !== 'object') return;
+    const override = overrides?.get(ctx.oidc.account?.accountId);
+    if (override) ctx.body = { ...ctx.body, ...override };
+  });
 }
 
 // Token-endpoint hits by grant_type, read after oidc-provider parsed the body.
