@@ -112,6 +112,9 @@ the listeners (from `ports`) and the upstream (from the topology). No secret is 
 {{- if include "auth-sidecar.hasAssertionKey" . -}}
 {{- $_ := set $files "assertion-signing-key" (dict "env" "SIDECAR_ASSERTION_SIGNING_KEY_FILE" "key" .Values.secretKeys.assertionSigningKey) -}}
 {{- end -}}
+{{- with include "auth-sidecar.adminTokenKey" . -}}
+{{- $_ := set $files "admin-token" (dict "env" "SIDECAR_ADMIN_TOKEN_FILE" "key" .) -}}
+{{- end -}}
 {{ toJson $files }}
 {{- end -}}
 
@@ -120,6 +123,15 @@ the listeners (from `ports`) and the upstream (from the topology). No secret is 
 {{- if .Values.existingSecret -}}
 {{- if .Values.secretKeys.assertionSigningKey -}}true{{- end -}}
 {{- else if .Values.secrets.assertionSigningKey -}}true{{- end -}}
+{{- end -}}
+
+{{/* The key of admin.token in the Secret, or empty when session administration is off. */}}
+{{- define "auth-sidecar.adminTokenKey" -}}
+{{- if .Values.existingSecret -}}
+{{- .Values.secretKeys.adminToken -}}
+{{- else if .Values.secrets.adminToken -}}
+{{- default "admin-token" .Values.secretKeys.adminToken -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The key of the Redis URL in the Secret, or empty when the URL is not a secret. */}}
