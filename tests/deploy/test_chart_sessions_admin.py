@@ -87,5 +87,5 @@ def test_userinfo_and_the_token_render_and_load(tmp_path: Path) -> None:
 def test_schema_refuses_a_non_boolean_userinfo() -> None:
     values = copy.deepcopy(load_values(ci("standalone")))
     values.setdefault("config", {}).setdefault("oidc", {})["userinfo"] = "yes"
-    with pytest.raises(Exception, match="userinfo"):
+    with pytest.raises(helm_python.HelmValuesError, match="userinfo"):
         render(values)
