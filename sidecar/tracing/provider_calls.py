@@ -29,7 +29,7 @@ GRANT_OPERATIONS = {
 }
 _GRANT_TYPE = re.compile(rb"(?:^|&)grant_type=([^&]*)")
 
-# url -> "jwks" | "token" | None: what the provider's metadata says that URL is.
+# url -> "jwks" | "token" | "userinfo" | None: what the provider's metadata says that URL is.
 Classify = Callable[[URL], str | None]
 
 

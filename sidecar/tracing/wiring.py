@@ -50,7 +50,10 @@ def provider_trace_configs(app: web.Application) -> list[aiohttp.TraceConfig]:
         if provider is None or not provider.has_metadata:
             return None
         metadata = provider.metadata
-        return {URL(metadata.jwks_uri): "jwks", URL(metadata.token_endpoint): "token"}.get(url)
+        known = {URL(metadata.jwks_uri): "jwks", URL(metadata.token_endpoint): "token"}
+        if metadata.userinfo_endpoint is not None:  # `oidc.userinfo`
+            known[URL(metadata.userinfo_endpoint)] = "userinfo"
+        return known.get(url)
 
     return [provider_trace_config(tracing, classify)]
 
