@@ -97,20 +97,54 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _revoke_sessions(settings: Settings, sub: str) -> int:
-    """`sessions revoke --sub S`: prints `{"ended": N}`; 1 when the store cannot be reached."""
+    """`sessions revoke --sub S`: the operator's revoke from a shell, without the HTTP call
+    (the incident runbook in docs/reliability.md). Prints `{"ended": N}`; 1 when the store
+    cannot be reached or is the memory store (inside the serving process, out of reach)."""
     import asyncio
     import json
 
     from sidecar.errors import StoreUnavailable
-    from sidecar.sessions.revoke import NoSharedStore, revoke_subject
 
+    if not settings.session.redis_url:
+        print(
+            "sessions revoke: session.redis_url is not set: use the admin endpoint", file=sys.stderr
+        )
+        return 1
     try:
-        ended = asyncio.run(revoke_subject(settings, sub))
-    except (StoreUnavailable, NoSharedStore) as exc:
+        ended = asyncio.run(_revoke(settings, sub))
+    except StoreUnavailable as exc:
         print(f"sessions revoke: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({"ended": ended}))
     return 0
+
+
+async def _revoke(settings: Settings, sub: str) -> int:
+    """End every session of `sub` as the admin endpoint does: the entries go, and the one
+    signal tells every running replica (memory copies dropped, websockets closed)."""
+    from sidecar.metrics import Metrics
+    from sidecar.sessions.cache import SessionCache
+    from sidecar.sessions.directory import SessionDirectory
+    from sidecar.sessions.factory import build_events, build_store
+    from sidecar.sessions.ticket import Sealer
+    from sidecar.sessions.vault import SessionVault
+
+    store, metrics, sealer = (
+        build_store(settings.session),
+        Metrics(),
+        Sealer(settings.session.secrets),
+    )
+    try:
+        timeout_s = settings.session.store_timeout_s
+        events = build_events(store, timeout_s, metrics.session_store_errors.inc)
+        cache = SessionCache(0, events)  # nothing is served here: no memory copies
+        issuer = settings.oidc.issuer
+        vault = SessionVault(
+            store, sealer, settings.session, metrics, issuer=issuer, events=events, cache=cache
+        )
+        return await SessionDirectory(vault, sealer, issuer).end_all(sub)
+    finally:
+        await store.close()
 
 
 def effective_document(settings: Settings) -> dict[str, Any]:

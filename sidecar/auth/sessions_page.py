@@ -76,7 +76,7 @@ class SessionsPage:
         self._login_url = f"{settings.public_url}/.auth/login?rd={quote('/.auth/sessions')}"
 
     async def show(self, request: web.Request) -> web.StreamResponse:
-        sub, tag = await self._signed_in(request, browser=request.method in ("GET", "HEAD"))
+        sub, tag = await self._signed_in(request, browser=True)
         listed = await self._directory.list(sub, current_tag=tag)
         if "text/html" in request.headers.get("Accept", ""):
             return web.Response(
@@ -110,10 +110,9 @@ class SessionsPage:
         browser, the login redirect) without a live session."""
         if bearer_token(request) is not None:
             raise Forbidden()
-        identity = None
         try:
             identity = await self._sessions.identity_for(request)
-        except Unauthenticated:
+        except Unauthenticated:  # SessionEnded: expired, ended, or a forged cookie
             identity = None
         if identity is None:
             if browser and "text/html" in request.headers.get("Accept", ""):

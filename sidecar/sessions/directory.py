@@ -115,10 +115,12 @@ class SessionDirectory:
         sealed, seen = await self._vault.load_listed(tag)
         if seen is None:  # ended, or idle-expired: nothing left to show or end
             return None
-        plaintext = self._sealer.unseal_listed(self._aad(tag, sub), sealed) if sealed else None
-        about = _parse(plaintext) if plaintext is not None else {}
-        if sealed is not None and plaintext is None:
-            return None  # not this user's, or moved: never shown
+        about: dict[str, Any] = {}  # a session from before the list: shown, details unknown
+        if sealed is not None:
+            plaintext = self._sealer.unseal_listed(self._aad(tag, sub), sealed)
+            if plaintext is None:
+                return None  # not this user's, or moved here: never shown
+            about = _parse(plaintext)
         return ListedSession(
             handle=self._sealer.handles(tag)[0],
             started_at=_int_or_none(about.get("started_at")),
