@@ -148,3 +148,20 @@ async def test_without_the_option_that_provider_serves(no_userinfo_provider, sid
     async with browser() as http:
         done = await login(http, running.url, no_userinfo_provider)
     assert (await call(running.url, "/x", done.cookie))[0] == 200
+
+
+async def test_a_userinfo_outage_at_login_is_503_not_a_session(userinfo_provider, sidecar_factory):
+    running = await sidecar_factory({"oidc": {"userinfo": True}})
+    userinfo_provider.set_fault("userinfo", "error")
+    try:
+        async with browser() as http:
+            authorize_url = await begin_login(http, running.url)
+            callback_url = await userinfo_provider.complete_login(
+                http, authorize_url, ADMIN, "password"
+            )
+            response = await callback(http, callback_url)
+    finally:
+        userinfo_provider.set_fault("userinfo", None)
+    assert response.status == 503
+    assert response.headers["Retry-After"]
+    assert "sidecar_session" not in response.cookies
