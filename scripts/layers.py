@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sidecar.http",),
     ("sidecar.auth",),
     ("sidecar.tracing",),
-    ("sidecar.app",),
+    ("sidecar.resources", "sidecar.app"),
     ("sidecar.serve", "sidecar.cli", "sidecar.__main__"),
 )
 

@@ -1,18 +1,15 @@
 """`create_app(settings)`: the explicit wiring of the sidecar.
 
 Long-lived resources are created and closed in `cleanup_ctx` generators, in order: the HTTP
-clients, the session store, the provider (discovery + JWKS refresher), then the request
-pipelines that use them. Everything is reached through typed `AppKey`s; nothing is global.
+clients, the session store, the provider (discovery + JWKS refresher), all in
+`resources.py`, then the request pipelines that use them (here). Everything is reached through
+typed `AppKey`s; nothing is global.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator
 
-import aiohttp
 import structlog
 from aiohttp import web
 from yarl import URL
@@ -23,7 +20,7 @@ from sidecar.auth.backchannel import BACKCHANNEL, BackchannelLogout
 from sidecar.auth.login import LOGIN_FLOW, LoginFlow
 from sidecar.auth.logout import LOGOUT_FLOW, LogoutFlow
 from sidecar.auth.sessions_page import SESSIONS_PAGE, SessionsPage
-from sidecar.config.settings import ConfigError, Settings
+from sidecar.config.settings import Settings
 from sidecar.http.admin import AdminProbes, create_admin_app
 from sidecar.http.admin_sessions import SessionAdmin, add_session_admin
 from sidecar.http.middleware import error_middleware, make_context_middleware
@@ -41,7 +38,6 @@ from sidecar.keys import (
 )
 from sidecar.logging import access_logger
 from sidecar.metrics import Metrics
-from sidecar.oidc.provider import OidcProvider
 from sidecar.oidc.token_client import TokenClient
 from sidecar.oidc.userinfo import UserinfoClient
 from sidecar.pipeline.context import Pipeline
@@ -57,9 +53,15 @@ from sidecar.pipeline.steps import (
     ResolveProxied,
     RewriteHeaders,
 )
+from sidecar.resources import (
+    background,
+    http_clients,
+    oidc_provider,
+    session_store,
+    trusted_issuers,
+)
 from sidecar.sessions.cache import SessionCache
 from sidecar.sessions.directory import SessionDirectory
-from sidecar.sessions.factory import build_events, build_store
 from sidecar.sessions.manager import SessionManager
 from sidecar.sessions.refresh import Refresher
 from sidecar.sessions.sockets import SOCKETS, SocketRegistry
@@ -69,14 +71,11 @@ from sidecar.sessions.vault import SessionVault
 from sidecar.tokens.assertion import AssertionSigner, OversizeReport
 from sidecar.tokens.exchange import TokenExchanger
 from sidecar.tokens.id_tokens import TokenValidator
-from sidecar.tokens.trusted_issuers import ExchangedTokenValidator, TrustedIssuerKeys
-from sidecar.tracing.wiring import instrument, provider_trace_configs, traced_store
+from sidecar.tokens.trusted_issuers import ExchangedTokenValidator
+from sidecar.tracing.wiring import instrument
 from sidecar.upstream.pool import UpstreamConnections
 from sidecar.upstream.proxy import UpstreamProxy
-from sidecar.upstream.session import create_upstream_session
 
-# How long start-up waits for the provider before serving anyway (readiness says the rest).
-PROVIDER_STARTUP_WAIT_S = 5.0
 # Headers up to 16 KiB reach the sidecar so that an oversized token gets the contract's own
 # 400 answer; beyond that aiohttp's parser answers 400 itself.
 MAX_FIELD_SIZE = 16 * 1024
@@ -114,7 +113,7 @@ def create_app(settings: Settings, *, store: SessionStore | None = None) -> web.
             on_result=lambda result: metrics.token_exchange.labels(result=result).inc(),
         )
     app.cleanup_ctx.extend(
-        [_http_clients, _session_store(store), _trusted_issuers, _oidc_provider, _pipelines]
+        [http_clients, session_store(store), trusted_issuers, oidc_provider, _pipelines]
     )
     if settings.tracing.enabled:
         instrument(app)
@@ -142,91 +141,6 @@ def _add_routes(app: web.Application, *, token_exchange: bool) -> None:
     # (`%0a`), so that it reaches the pipeline's 400 instead of aiohttp's plain-text 404.
     app.router.add_route("*", "/.auth/{tail:(?s:.*)}", auth_handlers.unknown_auth_path)
     app.router.add_route("*", "/{tail:(?s:.*)}", proxy_handler)
-
-
-async def _http_clients(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    timeout = aiohttp.ClientTimeout(total=settings.oidc.http_timeout_s)
-    trace_configs = provider_trace_configs(app)
-    async with aiohttp.ClientSession(timeout=timeout, trace_configs=trace_configs) as provider_http:
-        app[PROVIDER_HTTP] = provider_http
-        upstream_http = create_upstream_session(
-            settings.upstream_connect_timeout_s, settings.upstream_max_connections
-        )
-        app[UPSTREAM_HTTP] = upstream_http
-        try:
-            yield
-        finally:
-            await upstream_http.close()
-
-
-def _session_store(given: SessionStore | None):  # type: ignore[no-untyped-def]
-    async def session_store(app: web.Application) -> AsyncIterator[None]:
-        # `is None`, not `or`: an empty MemoryStore has len() 0 and so is falsy.
-        settings, metrics = app[SETTINGS].session, app[METRICS]
-        store = given if given is not None else build_store(settings)
-        # The signal rides on the store's own connection settings (pub/sub is not a traced
-        # store call); everything else reaches the store through the tracing decorator.
-        events = build_events(store, settings.store_timeout_s, metrics.signal_publish_failed)
-        app[EVENTS] = events
-        app[STORE] = traced_store(app, store)
-        try:
-            async with _background(events.run(), "session-signal"):
-                yield
-        finally:
-            if given is None:
-                await store.close()
-
-    return session_store
-
-
-@contextlib.asynccontextmanager
-async def _background(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
-    """Run `work` as a task for the duration of the block, then cancel it."""
-    task = asyncio.create_task(work, name=name)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def _oidc_provider(app: web.Application) -> AsyncIterator[None]:
-    metrics = app[METRICS]
-    provider = OidcProvider(
-        app[PROVIDER_HTTP],
-        app[SETTINGS].oidc.issuer,
-        on_jwks_fetch=lambda result: metrics.jwks_fetch.labels(result=result).inc(),
-        require_userinfo=app[SETTINGS].oidc.userinfo,
-    )
-    app[PROVIDER] = provider
-    async with _background(provider.run(), "oidc-provider"):
-        settled = await provider.wait_settled(PROVIDER_STARTUP_WAIT_S)
-        if provider.problem is not None:  # e.g. oidc.userinfo without a userinfo_endpoint
-            raise ConfigError([provider.problem])
-        if not settled:
-            log.warning("serving_before_provider_loaded")
-        yield
-
-
-async def _trusted_issuers(app: web.Application) -> AsyncIterator[None]:
-    """Other sidecars' keys (`trusted_issuers`): loaded in the background, never awaited at
-    start-up, so that sidecars trusting each other can start in any order."""
-    if not app[SETTINGS].trusted_issuers:
-        yield
-        return
-    metrics = app[METRICS]
-    keys = TrustedIssuerKeys(
-        app[PROVIDER_HTTP],
-        app[SETTINGS].trusted_issuers,
-        on_fetch=lambda issuer, result: metrics.trusted_issuer_jwks_fetch.labels(
-            issuer=issuer, result=result
-        ).inc(),
-    )
-    app[TRUSTED_ISSUER_KEYS] = keys
-    async with _background(keys.run(), "trusted-issuer-keys"):
-        yield
 
 
 def _exchanged_validator(app: web.Application) -> ExchangedTokenValidator | None:
@@ -350,7 +264,7 @@ async def _pipelines(app: web.Application) -> AsyncIterator[None]:
     )
     app[AUTHENTICATE] = authenticate
     try:
-        async with _background(sockets.run(), "websocket-session-checks"):
+        async with background(sockets.run(), "websocket-session-checks"):
             yield
     finally:
         for proxy in proxies.values():
