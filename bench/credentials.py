@@ -53,9 +53,10 @@ async def check_target(url: str, headers: dict[str, str], expected_sub: str | No
             raise RuntimeError(f"{url}: {response.status} {body}")
 
 
-async def apache_session_cookie(provider: OidcProvider, protected_url: str, cookie: str) -> str:
-    """mod_auth_openidc's own login: a browser navigation to a protected URL, its redirect to
-    the provider, the forms, its redirect URI: the `Cookie` header value of its session."""
+async def relying_party_cookie(provider: OidcProvider, protected_url: str, cookie: str) -> str:
+    """A peer's own login (mod_auth_openidc, oauth2-proxy): a browser navigation to a
+    protected URL, its redirect to the provider, the forms, its redirect URI (callback): the
+    `Cookie` header value of its session."""
     jar = aiohttp.CookieJar(unsafe=True)
     navigation = {"Accept": "text/html"}
     async with aiohttp.ClientSession(cookie_jar=jar, timeout=TIMEOUT) as http:

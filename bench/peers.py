@@ -18,6 +18,8 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ class Peer:
     url: str  # http://127.0.0.1:PORT
     process: subprocess.Popen[bytes]
     log_path: Path
+    ready_s: float = 0.0  # from the spawn to the first answer (see `bench.footprint`)
 
 
 def nginx_config(workdir: Path, port: int, upstream: str) -> str:
@@ -84,7 +87,7 @@ def start_nginx(workdir: Path, upstream: str) -> Peer:
     (workdir / "nginx-temp").mkdir()
     conf = workdir / "nginx.conf"
     conf.write_text(nginx_config(workdir, port, upstream))
-    return _start("nginx", [binary, "-p", str(workdir), "-c", str(conf)], workdir, port)
+    return start_peer("nginx", [binary, "-p", str(workdir), "-c", str(conf)], workdir, port)
 
 
 @dataclass(frozen=True)
@@ -171,11 +174,16 @@ def start_apache(workdir: Path, setup: ApacheSetup) -> Peer:
     conf = workdir / "apache.conf"
     conf.write_text(apache_config(workdir, setup))
     argv = ["/usr/sbin/apache2", "-f", str(conf), "-DFOREGROUND"]
-    return _start("apache", argv, workdir, setup.port)
+    return start_peer("apache", argv, workdir, setup.port)
 
 
-def _start(name: str, argv: list[str], workdir: Path, port: int) -> Peer:
+def start_peer(
+    name: str, argv: list[str], workdir: Path, port: int, ready_path: str | None = None
+) -> Peer:
+    """Spawn `argv` and wait until it answers: an HTTP answer on `ready_path`, or else a TCP
+    connection accepted on `port`. `ready_s` is the time from the spawn to that answer."""
     log_path = workdir / f"{name}.log"
+    started = time.monotonic()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             argv,
@@ -185,14 +193,26 @@ def _start(name: str, argv: list[str], workdir: Path, port: int) -> Peer:
             start_new_session=True,
         )
     peer = Peer(name, f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 20
-    while not _listening(port):
+    deadline = started + 20
+    while not answering(port, ready_path):
         if process.poll() is not None or time.monotonic() > deadline:
             stop_process(process, grace_s=0)
             errors = log_tail(workdir / f"{name}-error.log")
             raise RuntimeError(f"{name} did not start: {log_tail(log_path)}\n{errors}")
-        time.sleep(0.05)
+        time.sleep(0.01)
+    peer.ready_s = time.monotonic() - started
     return peer
+
+
+def answering(port: int, path: str | None = None) -> bool:
+    """A TCP connection accepted on `port`, and with `path` a 2xx answer to GET `path`."""
+    if path is None:
+        return _listening(port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as response:
+            return bool(200 <= response.status < 300)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def _listening(port: int) -> bool:

@@ -14,7 +14,7 @@ SCENARIOS = {
     "d": "sidecar, session cookie (Redis)",
 }
 _BASE = {"b": "a", "c": "b", "d": "b"}  # b/a, c/b, d/b
-_PEERS = ("nginx", "apache", "mod_auth_openidc")
+_PEERS = ("nginx", "apache", "mod_auth_openidc", "oauth2-proxy", "envoy", "envoy-cache")
 
 
 def round_ratio(measured: Measurement, base: Measurement) -> float:

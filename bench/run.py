@@ -12,8 +12,10 @@ Settings (environment; the variants also as `--variants a,b`):
                      OTLP sink), tracing-1pct (the same, 1% of traces sampled), and
                      @REV: the default configuration running `sidecar/` as of git revision
                      REV (before/after a change in one run: `--variants @HEAD~1,default`)
-  BENCH_PEERS        1 (default): also nginx, Apache mod_proxy and mod_auth_openidc, the peer
-                     table, the goals, and the paced p99 runs; 0: the sidecar variants only
+  BENCH_PEERS        1 (default): also nginx, Apache mod_proxy, mod_auth_openidc, oauth2-proxy
+                     and Envoy, the peer tables, the footprint (RSS idle and after 10,000
+                     distinct tokens, time to ready), the goals, and the paced p99 runs;
+                     0: the sidecar variants only
   BENCH_PROFILE      a directory: record each sidecar round with py-spy (collapsed stacks,
                      `<variant>-<scenario>-<round>.txt`); figures taken so are not comparable
 """
@@ -33,11 +35,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import credentials, lineup, peer_report, stack
+from bench import credentials, footprint, goals, lineup, peer_report, stack
+from bench.lineup import Lineup
 from bench.measure import Measurement, Target, measure, measure_paced, worker_cpu_seconds
-from bench.peers import Peer
 from bench.report import table
 from bench.stack import SidecarProcess, Variant
+from bench.unfair import UNFAIR
 from bench.wrk import Load, wrk_binary
 from tests.fixtures.procs import stop_process
 from tests.fixtures.provider import OidcProvider
@@ -78,7 +81,8 @@ class Running:
     upstream_pid: int
     redis_url: str
     sidecars: dict[str, SidecarProcess]
-    peers: tuple[Peer, Peer] | None = None  # nginx, Apache
+    peers: Lineup | None = None
+    token: credentials.Bearer | None = None  # the run's real id token
 
 
 def options(argv: list[str], environ: Mapping[str, str]) -> Options:
@@ -106,9 +110,9 @@ def options(argv: list[str], environ: Mapping[str, str]) -> Options:
 def main(argv: list[str] | None = None) -> int:
     opts = options(sys.argv[1:] if argv is None else argv, os.environ)
     wrk_binary()
-    targets_count = 1 + 3 * len(opts.variants) + (5 if opts.peers else 0)
+    targets_count = 1 + 3 * len(opts.variants) + (11 if opts.peers else 0)
     expected = targets_count * (opts.load.duration_s * opts.rounds + opts.warmup_s)
-    expected += 6 * opts.load.duration_s if opts.peers else 0
+    expected += 2 * 14 * opts.load.duration_s if opts.peers else 0
     _say(
         f"{os.cpu_count()} cores shared by wrk, the servers, upstream, Redis and provider; "
         f"load average {os.getloadavg()[0]:.2f}; about {expected:.0f} s of load"
@@ -122,8 +126,14 @@ def main(argv: list[str] | None = None) -> int:
                 Path(tmp), running.provider, running.upstream_url, running.redis_url, cleanup
             )
         targets = asyncio.run(_targets(running))
+        servers = _servers(running) if opts.peers else []
+        sizes = footprint.idle(servers)
         measurements = measure(targets, opts.load, opts.rounds, opts.warmup_s, opts.profile_dir)
         paced = _paced(measurements, reference, opts.load) if opts.peers else []
+        if servers and running.token is not None:
+            _say(f"minting {footprint.DISTINCT} distinct tokens; each server gets all of them")
+            tokens = footprint.mint_tokens(running.provider.workdir, running.token.token)
+            footprint.after_distinct(servers, sizes, tokens)
         worker_cpu = {
             name: worker_cpu_seconds(sidecar.process.pid)
             for name, sidecar in running.sidecars.items()
@@ -131,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for sidecar in running.sidecars.values():
             stack.stop_sidecar(sidecar)
-        if any(m.errors for m in measurements + [p.sidecar for p in paced]):
+        if any(m.errors for m in measurements + [p.target for p in paced]):
             _keep_logs(Path(tmp))
     _say(f"load average after: {os.getloadavg()[0]:.2f}")
     print(table(measurements, reference))
@@ -144,31 +154,60 @@ def main(argv: list[str] | None = None) -> int:
         shares = ", ".join(f"{s:.1f}" for s in seconds)
         print(f"workers {name}: CPU seconds per worker process: {shares}")
     if opts.peers:
-        print()
-        print(peer_report.peer_table(measurements, reference))
-        print()
-        print(peer_report.paced_table(paced))
-        print()
-        print(peer_report.goals(measurements, reference, paced))
-        print()
-        print(peer_report.UNFAIR)
+        _print_peers(measurements, reference, paced, sizes)
     return _verdict(measurements, running.sidecars)
 
 
+def _print_peers(
+    measurements: list[Measurement],
+    reference: str,
+    paced: list[peer_report.Paced],
+    sizes: dict[str, footprint.Footprint],
+) -> None:
+    side = sizes.get(f"sidecar {reference}")
+    for block in (
+        peer_report.peer_table(measurements, reference, paced),
+        peer_report.ratio_table(measurements, reference),
+        footprint.table(sizes),
+        peer_report.paced_table(paced),
+        goals.render(
+            "Goals (issue 9), ratios from this run:", goals.issue9(measurements, reference, paced)
+        ),
+        goals.render(
+            "Goals (issue 18), from this run:", goals.issue18(measurements, reference, side)
+        ),
+        UNFAIR,
+    ):
+        print()
+        print(block)
+
+
 def _paced(measurements: list[Measurement], reference: str, load: Load) -> list[peer_report.Paced]:
-    """(b), (c), (d) of each sidecar at half the reference's measured peak, and the upstream
-    alone at the same rate: the latency the sidecar adds when it is not saturated."""
-    by_key = {(m.target.variant, m.target.scenario): m for m in measurements}
-    upstream = by_key[("", "a")].target
-    variants = [v for v, s in by_key if s == "b" and v not in peer_report.PEERS and v]
+    """(b), (c), (d) of the reference sidecar and of every peer at half its own measured peak,
+    each after the upstream alone at the same rate: the latency a target adds when it is not
+    saturated."""
+    upstream = next(m.target for m in measurements if m.target.scenario == "a")
     paced = []
-    for scenario in "bcd":
-        rate = by_key[(reference, scenario)].rate / 2
+    for m in measurements:
+        if m.target.scenario == "a" or m.target.variant not in (reference, *peer_report.PEERS):
+            continue
+        rate = m.rate / 2
         alone = measure_paced(upstream, rate, load)
-        for variant in variants:
-            sidecar = measure_paced(by_key[(variant, scenario)].target, rate, load)
-            paced.append(peer_report.Paced(scenario, rate, sidecar, alone))
+        paced.append(
+            peer_report.Paced(m.target.scenario, rate, measure_paced(m.target, rate, load), alone)
+        )
     return paced
+
+
+def _servers(running: Running) -> list[footprint.Server]:
+    servers = [
+        footprint.Server(f"sidecar {name}", s.process.pid, s.ready_s, f"{s.url}/api/x", "tokens")
+        for name, s in running.sidecars.items()
+    ]
+    if running.peers is not None:
+        for name, peer, url, credential in running.peers.footprint_targets():
+            servers.append(footprint.Server(name, peer.process.pid, peer.ready_s, url, credential))
+    return servers
 
 
 def _with_source(variant: Variant, workdir: Path) -> Variant:
@@ -201,7 +240,7 @@ def _start_stack(
 
 async def _targets(running: Running) -> list[Target]:
     """(a) once, then (b), (c), (d) per sidecar, each checked with one request."""
-    token = await credentials.bearer(running.provider)
+    token = running.token = await credentials.bearer(running.provider)
     bearer = {"Authorization": f"Bearer {token.token}"}
     targets = [Target("", "a", f"{running.upstream_url}/api/x", {}, None, running.upstream_pid)]
     for name, sidecar in running.sidecars.items():
@@ -213,7 +252,7 @@ async def _targets(running: Running) -> list[Target]:
             Target(name, "d", f"{sidecar.url}/api/x", cookie, token.sub, pid),
         ]
     if running.peers is not None:
-        targets += await lineup.peer_targets(running.provider, *running.peers, token)
+        targets += await lineup.peer_targets(running.provider, running.peers, token)
     for target in targets:
         await credentials.check_target(target.url, target.headers, target.expected_sub)
     return targets

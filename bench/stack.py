@@ -57,6 +57,7 @@ class SidecarProcess:
     log_path: Path
     exit_code: int | None = None
     clean_stop: bool | None = None
+    ready_s: float = 0.0  # from the spawn to the first 200 of /readyz
 
 
 def start_provider(workdir: Path) -> OidcProvider:
@@ -168,12 +169,13 @@ def start_sidecar(workdir: Path, config: dict[str, Any], variant: Variant) -> Si
     if variant.source is not None:
         argv += ["--source", str(variant.source)]
     # At log level warning nothing is printed when ready: poll /readyz instead.
+    started = time.monotonic()
     proc = _spawn(argv, log_path, dict(variant.env))
     sidecar = SidecarProcess(
         variant, config["public_url"], "http://" + config["admin_listen"], proc, log_path
     )
     try:
-        _wait_ready(sidecar)
+        sidecar.ready_s = _wait_ready(sidecar) - started
     except BaseException:
         stop_process(proc, grace_s=0)
         raise
@@ -198,14 +200,19 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def _wait_ready(sidecar: SidecarProcess, timeout_s: float = 20.0) -> None:
-    # With workers, each process answers on the shared port: several 200s in a row.
-    deadline, in_a_row = time.monotonic() + timeout_s, 0
+def _wait_ready(sidecar: SidecarProcess, timeout_s: float = 20.0) -> float:
+    """When /readyz first answered 200 (monotonic). With workers, each process answers on
+    the shared port: several 200s in a row are waited for."""
+    deadline, in_a_row, first = time.monotonic() + timeout_s, 0, 0.0
     while in_a_row < 2 * sidecar.variant.workers:
         if sidecar.process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"sidecar {sidecar.variant.name}: {log_tail(sidecar.log_path)}")
-        in_a_row = in_a_row + 1 if _ready(sidecar.admin_url) else 0
-        time.sleep(0.05)
+        if _ready(sidecar.admin_url):
+            first, in_a_row = first or time.monotonic(), in_a_row + 1
+        else:
+            first, in_a_row = 0.0, 0
+        time.sleep(0.01)
+    return first
 
 
 def _ready(admin_url: str) -> bool:
