@@ -37,6 +37,7 @@ DISTINCT = int(os.environ.get("BENCH_DISTINCT", "10000"))  # a smaller figure fo
 @dataclass
 class Footprint:
     ready_s: float
+    ready_cpu_s: float
     idle_mb: float
     after_mb: float = 0.0
     credential: str = ""  # what the 10,000 were: "tokens" or "requests" (unauthenticated)
@@ -111,12 +112,13 @@ def fill(url: str, tokens: list[str]) -> None:
 def table(rows: dict[str, Footprint]) -> str:
     lines = [
         f"Footprint: RSS of the process tree (MB) idle and after {DISTINCT:,} distinct "
-        "tokens (or requests), time from spawn to ready:",
-        f"  {'server':<34}{'ready s':>9}{'RSS idle':>10}{'RSS after':>11}  after",
+        "tokens (or requests), time from spawn to ready and the CPU spent by then:",
+        f"  {'server':<34}{'ready s':>9}{'CPU s':>7}{'RSS idle':>10}{'RSS after':>11}  after",
     ]
     for name, f in rows.items():
         lines.append(
-            f"  {name:<34}{f.ready_s:9.2f}{f.idle_mb:10.1f}{f.after_mb:11.1f}  {f.credential}"
+            f"  {name:<34}{f.ready_s:9.2f}{f.ready_cpu_s:7.2f}{f.idle_mb:10.1f}"
+            f"{f.after_mb:11.1f}  {f.credential}"
         )
     return "\n".join(lines)
 
@@ -126,13 +128,17 @@ class Server:
     name: str
     pid: int
     ready_s: float
+    ready_cpu_s: float
     fill_url: str  # where the distinct tokens go
     credential: str  # what they are to this server
 
 
 def idle(servers: list[Server]) -> dict[str, Footprint]:
     """Taken after the start and the one checked request per target, before any load."""
-    return {s.name: Footprint(s.ready_s, rss_mb(s.pid), credential=s.credential) for s in servers}
+    return {
+        s.name: Footprint(s.ready_s, s.ready_cpu_s, rss_mb(s.pid), credential=s.credential)
+        for s in servers
+    }
 
 
 def after_distinct(servers: list[Server], rows: dict[str, Footprint], tokens: list[str]) -> None:

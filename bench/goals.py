@@ -65,6 +65,8 @@ def issue18(
     ]
     checks.append(("idle RSS MB", footprint.idle_mb if footprint else None, "<=", 50.0))
     checks.append(("ready s from start", footprint.ready_s if footprint else None, "<=", 0.5))
+    cpu = footprint.ready_cpu_s if footprint else None
+    checks.append(("  (CPU s spent by then, less load-dependent)", cpu, "<=", 0.5))
     return checks
 
 

@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.measure import cpu_seconds
 from tests.fixtures.ports import free_port
 from tests.fixtures.procs import log_tail, stop_process
 from tests.fixtures.provider import OidcProvider
@@ -48,6 +49,7 @@ class Peer:
     process: subprocess.Popen[bytes]
     log_path: Path
     ready_s: float = 0.0  # from the spawn to the first answer (see `bench.footprint`)
+    ready_cpu_s: float = 0.0  # CPU seconds its process tree had spent by then
 
 
 def nginx_config(workdir: Path, port: int, upstream: str) -> str:
@@ -201,6 +203,7 @@ def start_peer(
             raise RuntimeError(f"{name} did not start: {log_tail(log_path)}\n{errors}")
         time.sleep(0.01)
     peer.ready_s = time.monotonic() - started
+    peer.ready_cpu_s = cpu_seconds(process.pid)
     return peer
 
 

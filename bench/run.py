@@ -201,12 +201,15 @@ def _paced(measurements: list[Measurement], reference: str, load: Load) -> list[
 
 def _servers(running: Running) -> list[footprint.Server]:
     servers = [
-        footprint.Server(f"sidecar {name}", s.process.pid, s.ready_s, f"{s.url}/api/x", "tokens")
+        footprint.Server(
+            f"sidecar {name}", s.process.pid, s.ready_s, s.ready_cpu_s, f"{s.url}/api/x", "tokens"
+        )
         for name, s in running.sidecars.items()
     ]
     if running.peers is not None:
         for name, peer, url, credential in running.peers.footprint_targets():
-            servers.append(footprint.Server(name, peer.process.pid, peer.ready_s, url, credential))
+            pid, ready, cpu = peer.process.pid, peer.ready_s, peer.ready_cpu_s
+            servers.append(footprint.Server(name, pid, ready, cpu, url, credential))
     return servers
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench.measure import cpu_seconds
 from tests.fixtures.ports import free_port
 from tests.fixtures.procs import log_tail, start_process, stop_process
 from tests.fixtures.provider import OidcProvider
@@ -58,6 +59,7 @@ class SidecarProcess:
     exit_code: int | None = None
     clean_stop: bool | None = None
     ready_s: float = 0.0  # from the spawn to the first 200 of /readyz
+    ready_cpu_s: float = 0.0  # CPU seconds its process tree had spent by then
 
 
 def start_provider(workdir: Path) -> OidcProvider:
@@ -176,6 +178,7 @@ def start_sidecar(workdir: Path, config: dict[str, Any], variant: Variant) -> Si
     )
     try:
         sidecar.ready_s = _wait_ready(sidecar) - started
+        sidecar.ready_cpu_s = cpu_seconds(proc.pid)
     except BaseException:
         stop_process(proc, grace_s=0)
         raise
