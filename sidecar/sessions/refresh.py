@@ -21,6 +21,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -33,7 +34,7 @@ from sidecar.errors import (
 )
 from sidecar.metrics import Metrics
 from sidecar.oidc.token_client import InvalidGrant, TokenClient
-from sidecar.oidc.userinfo import UserinfoClient, UserinfoMismatch
+from sidecar.oidc.userinfo import UserinfoClient, UserinfoMismatch, merge_userinfo
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import LOCK, SessionVault
@@ -115,7 +116,7 @@ class Refresher:
                 tokens.id_token, sub=current.claims["sub"]
             )
             if self._userinfo is not None:
-                claims = await self._userinfo.merged(tokens.access_token, claims)
+                claims = await self._merged_userinfo(tokens.access_token, claims, current)
         except (InvalidGrant, UserinfoMismatch) as exc:
             # A userinfo `sub` not the session's (OIDC Core 5.3.2) ends it like invalid_grant.
             self._metrics.token_refresh.labels(result=exc.error).inc()
@@ -131,6 +132,22 @@ class Refresher:
         await self._vault.save(ticket, refreshed)
         self._metrics.token_refresh.labels(result="ok").inc()
         return refreshed
+
+    async def _merged_userinfo(
+        self, access_token: str, claims: dict[str, Any], current: SessionRecord
+    ) -> dict[str, Any]:
+        """`claims` with the userinfo claims merged (`UserinfoMismatch` ends the session).
+        Userinfo unreachable or refusing: the refresh token is already spent (Dex rotates it
+        on every use), so the new tokens must be kept; the session's claims of the last merge
+        stand in for userinfo's until the next refresh asks again."""
+        assert self._userinfo is not None
+        try:
+            return await self._userinfo.merged(access_token, claims)
+        except UserinfoMismatch:
+            raise
+        except (ProviderUnavailable, LoginFailed) as exc:
+            log.warning("userinfo_failed_at_refresh", reason=exc.error)
+            return merge_userinfo(claims, current.claims)
 
     async def _wait_for_other(self, ticket: Ticket, record: SessionRecord) -> SessionRecord:
         """Another process holds the lock: wait (bounded) for the tokens it is fetching."""

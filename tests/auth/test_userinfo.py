@@ -92,6 +92,29 @@ async def test_a_sub_mismatch_at_refresh_ends_the_session(userinfo_provider, sid
     assert (await call(running.url, "/x", done.cookie))[0] == 401  # ended, not suspended
 
 
+async def test_a_userinfo_outage_at_refresh_keeps_the_rotated_tokens(
+    userinfo_provider, sidecar_factory
+):
+    """The token endpoint has rotated the refresh token (the old one is spent) before userinfo
+    fails: the new tokens are kept, so the session outlives the outage, with the userinfo
+    claims of the last merge until userinfo answers again."""
+    running = await sidecar_factory(
+        {"oidc": {"userinfo": True}, "session": {"refresh_margin_s": 100_000, "cache_s": 0}}
+    )
+    userinfo_provider.set_userinfo(ADMIN, {"groups": ["from-userinfo"]})
+    async with browser() as http:
+        done = await login(http, running.url, userinfo_provider)
+    userinfo_provider.set_fault("userinfo", "error")
+    try:
+        assert (await call(running.url, "/x", done.cookie))[0] == 200  # refreshed meanwhile
+        status, _, me = await call(running.url, "/.auth/me", done.cookie)
+        assert (status, me["groups"]) == (200, ["from-userinfo"])  # not the id token's
+    finally:
+        userinfo_provider.set_fault("userinfo", None)
+    assert (await call(running.url, "/x", done.cookie))[0] == 200  # not a spent refresh token
+    assert userinfo_provider.counters()["token"]["refresh_token"] >= 3
+
+
 async def test_off_by_default(fresh_provider, sidecar):
     async with browser() as http:
         await login(http, sidecar.url, fresh_provider)
