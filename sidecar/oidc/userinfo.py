@@ -67,7 +67,7 @@ class UserinfoClient:
             raise LoginFailed(f"userinfo endpoint answered {status} {content_type}")
         try:
             document = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested past the reader
             raise LoginFailed("userinfo answer is not JSON") from exc
         if not isinstance(document, dict):
             raise LoginFailed("userinfo answer is not an object")

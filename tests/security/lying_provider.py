@@ -41,6 +41,8 @@ class LyingProvider:
     # Or the whole id token, for forgeries the claims alone cannot express (key, alg, JWE).
     login_token: Callable[[dict[str, str]], str] | None = None
     discovery_overrides: dict[str, Any] = field(default_factory=dict)
+    # The userinfo endpoint's JSON body, as bytes; None: no such endpoint in discovery.
+    userinfo: bytes | None = None
     _codes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def sidecar_overrides(self) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class LyingProvider:
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "code_challenge_methods_supported": ["S256", "plain"],
+            **({"userinfo_endpoint": f"{self.issuer}/userinfo"} if self.userinfo else {}),
             **self.discovery_overrides,
         }
 
@@ -119,6 +122,8 @@ def lying_provider_app(provider: LyingProvider) -> web.Application:
             form = {k: str(v) for k, v in (await request.post()).items()}
             status, body = provider.exchange(form, request.headers.get("Authorization", ""))
             return web.json_response(body, status=status)
+        if request.path == "/userinfo" and provider.userinfo is not None:
+            return web.Response(body=provider.userinfo, content_type="application/json")
         return web.json_response({"error": "not_found"}, status=404)
 
     app = web.Application()

@@ -118,3 +118,15 @@ async def test_payloads_a_lenient_reader_would_accept_are_401_never_500(
     assert_refused(answer)
     honest = resigned(signer, json.dumps({**claims, "exp": int(time.time()) + 60}))
     assert (await present(lying_sidecar.url, honest)).status == 200
+
+
+async def test_a_userinfo_answer_nested_past_the_json_reader_is_400_never_500(
+    lying_sidecar_factory, lying_provider
+):
+    """`oidc.userinfo`: an answer nested deeper than Python's JSON reader recurses (well
+    inside the 64 KiB it reads) is a refused login, not a `RecursionError` and a 500."""
+    lying_provider.userinfo = b"[" * 10_000
+    running = await lying_sidecar_factory({"oidc": {"userinfo": True}})
+    assert await login_status(running.url) == 400
+    lying_provider.userinfo = json.dumps({"sub": lying_provider.signer.claims()["sub"]}).encode()
+    assert await login_status(running.url) == 302
