@@ -86,7 +86,7 @@ async def _json_sub(request: web.Request) -> object:
         raise BadRequest("body too large")
     try:
         document = json.loads(body)
-    except ValueError as exc:  # UnicodeDecodeError included
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError included; `[[[...`
         raise BadRequest("not JSON") from exc
     return document.get("sub") if isinstance(document, dict) else None
 

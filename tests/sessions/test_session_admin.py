@@ -111,7 +111,8 @@ async def test_the_admin_endpoints_refuse_a_missing_or_wrong_token(fresh_provide
     assert (await call(a.url, "/x", cookie))[0] == 200
     for bad in ({}, {"sub": ""}, {"sub": 7}, [sub]):
         assert (await admin_call(a.admin_url, "POST", "/sessions/revoke", json=bad))[0] == 400
-    assert (await admin_call(a.admin_url, "POST", "/sessions/revoke", data=b"{nope"))[0] == 400
+    for body in (b"{nope", b"[" * 4000):  # nested past the JSON reader: 400, not a 500
+        assert (await admin_call(a.admin_url, "POST", "/sessions/revoke", data=body))[0] == 400
     assert (await admin_call(a.admin_url, "GET", "/sessions"))[0] == 400
     for path in ("/healthz", "/readyz", "/metrics"):  # still open
         assert (await admin_call(a.admin_url, "GET", path, None))[0] == 200
