@@ -103,13 +103,13 @@ class SessionDirectory:
 
     async def end_all(self, sub: str, keep_tag: str | None = None) -> int:
         """End every session of `sub` (all of them, not only the listed ones) but `keep_tag`;
-        how many were ended."""
-        ended = 0
-        for tag in await self._vault.tags_of(sub):
-            if tag != keep_tag:
-                await self._vault.end_tag(tag, sub)
-                ended += 1
-        return ended
+        how many live ones were ended (`{"ended": N}`, the logout metric). The index keeps a
+        session that idled out until its absolute lifetime: cleared too, but not counted."""
+        tags = [tag for tag in await self._vault.tags_of(sub) if tag != keep_tag]
+        live = await asyncio.gather(*(self._vault.exists(tag) for tag in tags))
+        for tag in tags:
+            await self._vault.end_tag(tag, sub)
+        return sum(live)
 
     async def _entry(self, sub: str, tag: str, current_tag: str | None) -> ListedSession | None:
         sealed, seen = await self._vault.load_listed(tag)

@@ -79,3 +79,5 @@ async def test_an_idled_out_session_is_neither_listed_nor_found() -> None:
     assert await directory.find("alice", directory._sealer.handles(gone.tag)[0]) is None
     assert await directory.find("alice", listed[0].handle) == kept.tag
     assert await directory.find("bob", listed[0].handle) is None
+    assert await directory.end_all("alice") == 1  # the live one: an idled-out one is no count
+    assert not await vault.exists(kept.tag)
