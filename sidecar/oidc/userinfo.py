@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from sidecar.errors import LoginFailed, ProviderUnavailable
+from sidecar.net import read_bounded
 from sidecar.oidc.metadata import ProviderMetadata
 
 MERGED_CLAIMS: dict[str, type | tuple[type, ...]] = {
@@ -58,12 +59,12 @@ class UserinfoClient:
         try:
             async with self._session.get(uri, headers=headers, allow_redirects=False) as response:
                 status, content_type = response.status, response.content_type
-                body = await response.content.read(MAX_BODY_BYTES + 1)
+                body = await read_bounded(response.content, MAX_BODY_BYTES)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ProviderUnavailable("userinfo endpoint unreachable") from exc
         if status >= 500:
             raise ProviderUnavailable(f"userinfo endpoint answered {status}")
-        if status != 200 or content_type != "application/json" or len(body) > MAX_BODY_BYTES:
+        if status != 200 or content_type != "application/json" or body is None:
             raise LoginFailed(f"userinfo endpoint answered {status} {content_type}")
         try:
             document = json.loads(body)

@@ -10,6 +10,7 @@ whatever id token the test asks for. Every hit is counted by path.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -43,6 +44,8 @@ class LyingProvider:
     discovery_overrides: dict[str, Any] = field(default_factory=dict)
     # The userinfo endpoint's JSON body, as bytes; None: no such endpoint in discovery.
     userinfo: bytes | None = None
+    # > 0: the userinfo body goes out in two writes this far apart (a large answer, chunked).
+    userinfo_pause_s: float = 0.0
     _codes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def sidecar_overrides(self) -> dict[str, Any]:
@@ -108,6 +111,17 @@ def _pkce_matches(verifier: str, params: dict[str, str]) -> bool:
     return secrets.compare_digest(challenge, params.get("code_challenge", ""))
 
 
+async def _in_two_writes(request: web.Request, body: bytes, pause_s: float) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)  # chunked: no length declared
+    half = len(body) // 2
+    await response.write(body[:half])
+    await asyncio.sleep(pause_s)
+    await response.write(body[half:])
+    await response.write_eof()
+    return response
+
+
 def lying_provider_app(provider: LyingProvider) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         provider.hits[request.path] += 1
@@ -123,7 +137,9 @@ def lying_provider_app(provider: LyingProvider) -> web.Application:
             status, body = provider.exchange(form, request.headers.get("Authorization", ""))
             return web.json_response(body, status=status)
         if request.path == "/userinfo" and provider.userinfo is not None:
-            return web.Response(body=provider.userinfo, content_type="application/json")
+            if not provider.userinfo_pause_s:
+                return web.Response(body=provider.userinfo, content_type="application/json")
+            return await _in_two_writes(request, provider.userinfo, provider.userinfo_pause_s)
         return web.json_response({"error": "not_found"}, status=404)
 
     app = web.Application()

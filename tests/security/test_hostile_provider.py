@@ -130,3 +130,16 @@ async def test_a_userinfo_answer_nested_past_the_json_reader_is_400_never_500(
     assert await login_status(running.url) == 400
     lying_provider.userinfo = json.dumps({"sub": lying_provider.signer.claims()["sub"]}).encode()
     assert await login_status(running.url) == 302
+
+
+async def test_a_userinfo_answer_in_several_writes_is_read_whole(
+    lying_sidecar_factory, lying_provider
+):
+    """A large userinfo answer (many groups) arrives in more than one read: all of it is
+    read, not the first piece the socket held (a cut-off JSON document refused the login)."""
+    sub = lying_provider.signer.claims()["sub"]
+    groups = [f"group-{n}" for n in range(400)]
+    lying_provider.userinfo = json.dumps({"sub": sub, "groups": groups}).encode()
+    lying_provider.userinfo_pause_s = 0.05
+    running = await lying_sidecar_factory({"oidc": {"userinfo": True}})
+    assert await login_status(running.url) == 302
