@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sidecar.sessions.devices import UNKNOWN_DEVICE
 from sidecar.sessions.record import SessionRecord
 from sidecar.sessions.ticket import Sealer, Ticket, store_key_for_tag
 from sidecar.sessions.vault import META, SessionVault
@@ -125,7 +126,7 @@ class SessionDirectory:
             handle=self._sealer.handles(tag)[0],
             started_at=_int_or_none(about.get("started_at")),
             last_used_at=_int_or_none(seen),
-            device=str(about.get("device") or "Unknown device"),
+            device=str(about.get("device") or UNKNOWN_DEVICE),
             client_ip=str(about.get("client_ip") or ""),
             current=tag == current_tag,
             order=_float(about.get("order"), default=float(about.get("started_at") or 0)),
