@@ -94,6 +94,8 @@ class SessionDirectory:
 
     async def find(self, sub: str, handle: str) -> str | None:
         """The store tag of `sub`'s live session named by `handle`, or None."""
+        if not handle.isascii():  # no handle (base64url) is; `compare_digest` would raise
+            return None
         for tag in await self._vault.tags_of(sub):
             if any(hmac.compare_digest(handle, known) for known in self._sealer.handles(tag)):
                 return tag if await self._entry(sub, tag, None) is not None else None

@@ -79,7 +79,8 @@ async def test_unknown_and_foreign_handles_are_404(fresh_provider, sidecar):
     mine = await signed_in(sidecar.url, fresh_provider)
     theirs = await signed_in(sidecar.url, fresh_provider, USER)
     their_handle = (await listed(sidecar.url, theirs))[0]["handle"]
-    for handle in ("nope", their_handle, mine):  # another user's, and the cookie itself
+    # another user's, the cookie itself, and one no handle spells (a handle is base64url)
+    for handle in ("nope", their_handle, mine, "h\u00e9"):
         assert (await end_sessions(sidecar.url, mine, {"handle": handle})).status == 404
     assert (await call(sidecar.url, "/x", theirs))[0] == 200
     assert [s["current"] for s in await listed(sidecar.url, mine)] == [True]  # only ADMIN's
