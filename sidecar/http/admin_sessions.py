@@ -20,11 +20,11 @@ from sidecar.errors import BadRequest, DependencyUnavailable, NotFound, SidecarE
 from sidecar.http.forms import read_bounded_body
 from sidecar.metrics import Metrics
 from sidecar.sessions.directory import SessionDirectory
+from sidecar.tokens.claims import is_subject
 
 DirectoryGetter = Callable[[], SessionDirectory | None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY_BYTES = 4096
-MAX_SUB_CHARS = 1024
 _BEARER = "bearer "
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -71,11 +71,15 @@ class SessionAdmin:
 
 
 def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    # `surrogateescape`: the header's own bytes, where aiohttp decoded non-UTF-8 ones as
+    # surrogates (a plain `encode` raised: a 500).
+    return hashlib.sha256(token.encode(errors="surrogateescape")).digest()
 
 
 def _checked_sub(sub: object) -> str:
-    if not isinstance(sub, str) or not sub or len(sub) > MAX_SUB_CHARS:
+    """A `sub` any session could have (the rule every token's `sub` passed): a lone
+    surrogate from JSON, say, would fail the index's keyed hash (a 500)."""
+    if not is_subject(sub):
         raise BadRequest("sub expected")
     return sub
 

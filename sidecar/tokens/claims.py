@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 from sidecar.errors import InvalidToken
 
@@ -117,5 +117,5 @@ def audiences_of(claims: Mapping[str, Any]) -> list[str]:
     return audiences
 
 
-def is_subject(sub: object) -> bool:
+def is_subject(sub: object) -> TypeGuard[str]:
     return isinstance(sub, str) and 0 < len(sub) <= _MAX_SUB_LENGTH and sub.isprintable()

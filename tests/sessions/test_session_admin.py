@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.auth.test_login_flow import ADMIN, browser, call, login
+from tests.security import rawhttp
 from tests.sessions.signout import RelayedSocket
 from tests.sessions.test_session_list import admin_metrics
 from tests.sessions.test_signal import closes_after, first_refusal, replicas
@@ -108,8 +109,13 @@ async def test_the_admin_endpoints_refuse_a_missing_or_wrong_token(fresh_provide
             http.get(a.admin_url + "/sessions", params={"sub": sub}, headers=headers) as r,
         ):
             assert r.status == 401
+    # Not UTF-8 (aiohttp hands such bytes over as surrogates): refused, not a 500.
+    odd = await rawhttp.send(
+        a.admin_url, "GET", "/sessions?sub=x", [("Authorization", "Bearer \xff")]
+    )
+    assert odd.status == 401
     assert (await call(a.url, "/x", cookie))[0] == 200
-    for bad in ({}, {"sub": ""}, {"sub": 7}, [sub]):
+    for bad in ({}, {"sub": ""}, {"sub": 7}, [sub], {"sub": "\udcff"}):
         assert (await admin_call(a.admin_url, "POST", "/sessions/revoke", json=bad))[0] == 400
     for body in (b"{nope", b"[" * 4000):  # nested past the JSON reader: 400, not a 500
         assert (await admin_call(a.admin_url, "POST", "/sessions/revoke", data=body))[0] == 400
