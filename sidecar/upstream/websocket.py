@@ -87,11 +87,14 @@ async def relay(
             await client.prepare(request)
         except ConnectionResetError:
             return client
-        with _session_watch(request) as ended:
-            if ended.is_set():  # ended during the upstream handshake: not one frame relayed
-                await _close_both(client, upstream, ())
-                return client
-            await _relay_until_ended(client, upstream, ended)
+        # Set when the session this websocket was opened under ends: the watch that
+        # `watch_session` started before the handshake (a bearer token or a public path has
+        # none: nothing to end).
+        ended = request.get(SESSION_ENDED) or asyncio.Event()
+        if ended.is_set():  # ended during the upstream handshake: not one frame relayed
+            await _close_both(client, upstream, ())
+            return client
+        await _relay_until_ended(client, upstream, ended)
     return client
 
 
@@ -135,23 +138,6 @@ def watch_session(request: web.Request) -> Iterator[None]:
     with registry.watch(tag) as ended:
         request[SESSION_ENDED] = ended
         yield
-
-
-@contextlib.contextmanager
-def _session_watch(request: web.Request) -> Iterator[asyncio.Event]:
-    """Set when the session this websocket was opened under ends (never set for a bearer
-    token or a public path: nothing to end): the watch `watch_session` started before the
-    handshake, else one from now on."""
-    ended = request.get(SESSION_ENDED)
-    if ended is not None:
-        yield ended
-        return
-    registry, tag = request.app.get(SOCKETS), request.get(SESSION_TAG)
-    if registry is None or tag is None:
-        yield asyncio.Event()
-        return
-    with registry.watch(tag) as ended:
-        yield ended
 
 
 async def _close_both(
