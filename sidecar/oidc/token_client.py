@@ -111,6 +111,6 @@ def form_encode(value: str) -> str:
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the reader
         return {}
     return value if isinstance(value, dict) else {}

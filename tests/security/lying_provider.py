@@ -46,6 +46,8 @@ class LyingProvider:
     userinfo: bytes | None = None
     # > 0: the userinfo body goes out in two writes this far apart (a large answer, chunked).
     userinfo_pause_s: float = 0.0
+    # The token endpoint's body, as bytes, in place of its answer (after the code was spent).
+    token_body: bytes | None = None
     _codes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def sidecar_overrides(self) -> dict[str, Any]:
@@ -135,6 +137,8 @@ def lying_provider_app(provider: LyingProvider) -> web.Application:
         if request.path == "/token" and request.method == "POST":
             form = {k: str(v) for k, v in (await request.post()).items()}
             status, body = provider.exchange(form, request.headers.get("Authorization", ""))
+            if provider.token_body is not None:
+                return web.Response(body=provider.token_body, content_type="application/json")
             return web.json_response(body, status=status)
         if request.path == "/userinfo" and provider.userinfo is not None:
             if not provider.userinfo_pause_s:

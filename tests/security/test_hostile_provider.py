@@ -143,3 +143,14 @@ async def test_a_userinfo_answer_in_several_writes_is_read_whole(
     lying_provider.userinfo_pause_s = 0.05
     running = await lying_sidecar_factory({"oidc": {"userinfo": True}})
     assert await login_status(running.url) == 302
+
+
+async def test_a_token_answer_nested_past_the_json_reader_is_503_never_500(
+    lying_sidecar, lying_provider
+):
+    """The token endpoint's answer, nested deeper than Python's JSON reader recurses: an
+    answer without tokens like any unreadable one (503), not a `RecursionError` and a 500."""
+    lying_provider.token_body = b"[" * 10_000
+    assert await login_status(lying_sidecar.url) == 503
+    lying_provider.token_body = b"not json"
+    assert await login_status(lying_sidecar.url) == 503
