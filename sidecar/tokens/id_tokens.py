@@ -98,13 +98,11 @@ class TokenValidator:
         verified = await self._jws.verify(token, self._keys)
         claims = verified.claims
         self._claims.validate(claims)
-        if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(
-            claims["nonce"], nonce
-        ):
+        if not _same_ascii(claims.get("nonce"), nonce):
             raise InvalidToken("nonce mismatch")
         if access_token is not None and "at_hash" in claims:
             expected = at_hash(access_token, verified.algorithm)
-            if not hmac.compare_digest(str(claims["at_hash"]), expected):
+            if not _same_ascii(claims["at_hash"], expected):
                 raise InvalidToken("at_hash mismatch")
         return claims
 
@@ -121,6 +119,12 @@ class TokenValidator:
         claims = (await self._jws.verify(token, self._keys)).claims
         self._claims.validate(claims)
         return claims
+
+
+def _same_ascii(claim: object, expected: str) -> bool:
+    """`claim` equals the ASCII `expected`, compared in constant time (`compare_digest` takes
+    ASCII strings only: anything else, a provider's non-ASCII claim, is a mismatch)."""
+    return isinstance(claim, str) and claim.isascii() and hmac.compare_digest(claim, expected)
 
 
 def at_hash(access_token: str, algorithm: str) -> str:

@@ -154,3 +154,15 @@ async def test_a_token_answer_nested_past_the_json_reader_is_503_never_500(
     assert await login_status(lying_sidecar.url) == 503
     lying_provider.token_body = b"not json"
     assert await login_status(lying_sidecar.url) == 503
+
+
+@pytest.mark.parametrize(
+    "claim", [{"nonce": "n\u00e9"}, {"at_hash": "h\u00e9"}], ids=["nonce", "at_hash"]
+)
+async def test_a_non_ascii_nonce_or_at_hash_is_a_refused_login_never_500(
+    lying_sidecar, lying_provider, claim
+):
+    """OIDC Core 3.1.3.7 item 11, 3.1.3.8: compared in constant time, which takes ASCII
+    strings only; the provider signed something no login sent: 400, not a TypeError."""
+    lying_provider.login_claims = lambda params: claim
+    assert await login_status(lying_sidecar.url) == 400
