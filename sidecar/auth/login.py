@@ -83,7 +83,10 @@ class LoginFlow:
             raise LoginFailed("unknown, expired or replayed state")
         suffix = _binding_cookie_suffix(state)
         binding = request.cookies.get(self._sessions.login_cookie_name + suffix, "")
-        if not hmac.compare_digest(binding.encode(), login.browser_binding.encode()):
+        # "replace": a cookie of undecodable bytes is a mismatch (400), never a 500.
+        if not hmac.compare_digest(
+            binding.encode(errors="replace"), login.browser_binding.encode()
+        ):
             raise LoginFailed("login started in another browser")
         code = request.query.get("code")
         if "error" in request.query or not code:

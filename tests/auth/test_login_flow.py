@@ -21,6 +21,7 @@ from sidecar.sessions.memory import MemoryStore
 from sidecar.tokens.id_tokens import TokenValidator
 from tests.fixtures.provider import OidcProvider, TokenEndpointError
 from tests.fixtures.sidecar import new_secret
+from tests.security.rawhttp import send
 
 ADMIN = "admin-dex@example.com"
 COOKIE = "sidecar_session"
@@ -454,3 +455,15 @@ async def test_absolute_lifetime_ends_even_a_busy_session(fresh_provider, sideca
         await asyncio.sleep(1)
         status = (await call(running.url, "/x", done.cookie))[0]
     assert status == 401
+
+
+async def test_a_binding_cookie_of_undecodable_bytes_is_400_not_500(fresh_provider, sidecar):
+    async with browser() as http:
+        authorize_url = await begin_login(http, sidecar.url)
+        name, _ = binding_cookie(http)
+        callback_url = await fresh_provider.complete_login(http, authorize_url, ADMIN, "password")
+    target = callback_url.removeprefix(sidecar.url)
+    # Latin-1 on the wire: b"\xff\xfe", which aiohttp reads as undecodable UTF-8.
+    response = await send(sidecar.url, "GET", target, [("Cookie", f"{name}=\xff\xfe")])
+    assert response.status == 400
+    assert response.json()["error"] == "login_failed"

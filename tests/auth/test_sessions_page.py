@@ -108,7 +108,9 @@ async def test_no_handle_opens_a_session_as_a_cookie(fresh_provider, sidecar):
         assert all(handle not in cookie for cookie in cookies)
 
 
-async def test_the_html_page_lists_and_escapes(fresh_provider, sidecar):
+async def test_the_html_page_shows_the_device_description_never_the_raw_user_agent(
+    fresh_provider, sidecar
+):
     evil = '<script>alert(1)</script> "Chrome/1"'
     async with aiohttp.ClientSession(
         cookie_jar=aiohttp.CookieJar(unsafe=True), headers={"User-Agent": evil}
