@@ -98,28 +98,39 @@ def _parser() -> argparse.ArgumentParser:
 
 def _revoke_sessions(settings: Settings, sub: str) -> int:
     """`sessions revoke --sub S`: the operator's revoke from a shell, without the HTTP call
-    (the incident runbook in docs/reliability.md). Prints `{"ended": N}`; 1 when the store
-    cannot be reached or is the memory store (inside the serving process, out of reach)."""
+    (the incident runbook in docs/reliability.md). Prints `{"ended": N}` (its log lines go to
+    stderr); 1 when the store cannot be reached or is the memory store (inside the serving
+    process, out of reach), or when the signal could not tell the running replicas."""
     import asyncio
     import json
 
     from sidecar.errors import StoreUnavailable
+    from sidecar.logging import configure_logging
 
+    configure_logging(settings.log_level, settings.log_format, stream=sys.stderr)
     if not settings.session.redis_url:
         print(
             "sessions revoke: session.redis_url is not set: use the admin endpoint", file=sys.stderr
         )
         return 1
     try:
-        ended = asyncio.run(_revoke(settings, sub))
+        ended, signalled = asyncio.run(_revoke(settings, sub))
     except StoreUnavailable as exc:
         print(f"sessions revoke: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({"ended": ended}))
+    if not signalled:
+        print(
+            "sessions revoke: the sessions are deleted, but the signal did not reach the "
+            "replicas: their memory copies last up to session.cache_s and their websockets "
+            "stay open until re-checked",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
-async def _revoke(settings: Settings, sub: str) -> int:
+async def _revoke(settings: Settings, sub: str) -> tuple[int, bool]:
     """End every session of `sub` as the admin endpoint does: the entries go, and the one
     signal tells every running replica (memory copies dropped, websockets closed)."""
     from sidecar.metrics import Metrics
@@ -136,13 +147,17 @@ async def _revoke(settings: Settings, sub: str) -> int:
     )
     try:
         timeout_s = settings.session.store_timeout_s
-        events = build_events(store, timeout_s, metrics.session_store_errors.inc)
+        events = build_events(store, timeout_s, metrics.signal_publish_failed)
         cache = SessionCache(0, events)  # nothing is served here: no memory copies
         issuer = settings.oidc.issuer
         vault = SessionVault(
             store, sealer, settings.session, metrics, issuer=issuer, events=events, cache=cache
         )
-        return await SessionDirectory(vault, sealer, issuer).end_all(sub)
+        ended = await SessionDirectory(vault, sealer, issuer).end_all(sub)
+        failures = metrics.registry.get_sample_value(
+            "sidecar_session_signal_publish_failures_total"
+        )
+        return ended, not failures
     finally:
         await store.close()
 

@@ -39,12 +39,13 @@ def drop_secrets(
     return event
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
+def configure_logging(level: str = "info", fmt: str = "json", stream: Any = None) -> None:
     """Process-wide logging configuration: called once, by the server at start-up.
 
     One format on one stream: the sidecar's own events and the records of the libraries it
     uses (aiohttp, redis-py, OpenTelemetry; warning and above) are rendered by the same
-    processors (structlog's `ProcessorFormatter`), as JSON lines on stdout."""
+    processors (structlog's `ProcessorFormatter`), as JSON lines on stdout (or `stream`: a
+    shell command keeps stdout for its answer)."""
     numeric = logging.getLevelNamesMapping()[level.upper()]
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -61,10 +62,10 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(_CurrentStdout())
+    handler = logging.StreamHandler(stream or _CurrentStdout())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
