@@ -9,7 +9,7 @@ through the gateway ends with a session cookie that works.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +27,14 @@ from tests.fixtures.gateways_nginx import (
 from tests.fixtures.procs import log_tail, stop_process
 from tests.fixtures.provider import USERS, OidcProvider
 from tests.fixtures.sidecar import base_config
+from tests.fixtures.through_gateway import (
+    API,
+    BROWSER,
+    assert_session_cookie_cut,
+    bearer,
+    received,
+    session_ticket,
+)
 from tests.fixtures.upstream import EchoUpstream
 
 pytestmark = pytest.mark.gateways
@@ -45,16 +53,6 @@ SPOOFED = {
     "X_Auth_Subject": "evil",
     "X_Credential_Identifier": "evil",
 }
-API = {"Accept": "application/json"}
-BROWSER = {"Accept": "text/html,application/xhtml+xml"}
-
-
-def received(upstream: EchoUpstream) -> dict[str, list[str]]:
-    """The last request's headers at the upstream: lower-cased name -> values."""
-    found: dict[str, list[str]] = {}
-    for name, value in upstream.last()["headers"]:
-        found.setdefault(name.lower(), []).append(value)
-    return found
 
 
 def assert_no_spoofing(headers: dict[str, list[str]]) -> None:
@@ -78,14 +76,6 @@ def processes() -> Iterator[list[Any]]:
     yield started
     for handle in reversed(started):
         stop_process(handle.process)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    jar = aiohttp.CookieJar(unsafe=True)  # the default jar drops cookies of IP hosts
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(cookie_jar=jar, timeout=timeout) as session:
-        yield session
 
 
 def gateway_stack(
@@ -131,11 +121,6 @@ def stack(
     processes: list[Any],
 ) -> Callable[[str], Gateway]:
     return gateway_stack(tmp_path, nginx, oidc_provider, echo_upstream, processes)
-
-
-async def bearer(provider: OidcProvider, user: Any) -> dict[str, str]:
-    tokens = await provider.login(user.email, user.password)
-    return {"Authorization": f"Bearer {tokens.id_token}"}
 
 
 MODES = ["proxy", "forward-auth"]
@@ -246,33 +231,16 @@ async def test_browser_login_through_the_gateway(
     await _session_cookie_stays_at_the_gateway(gateway, client, echo_upstream, mode)
 
 
-# The Cookie header the client sends (T: the session ticket) -> what the upstream gets.
-COOKIE_CASES = [
-    ("theme=dark; sidecar_session=T; lang=en", ["theme=dark; lang=en"]),
-    ("sidecar_session=T; theme=dark", ["theme=dark"]),
-    ("theme=dark; sidecar_session=T", ["theme=dark"]),
-    ("sidecar_session=T", []),
-    ("sidecar_session_login=x; sidecar_session=T", ["sidecar_session_login=x"]),
-    ("sidecar_session=T; x=1; sidecar_session=T", ["x=1"]),
-]
-
-
 async def _session_cookie_stays_at_the_gateway(
     gateway: Gateway, client: aiohttp.ClientSession, upstream: EchoUpstream, mode: str
 ) -> None:
     """Both modes give the upstream the same request: the session cookie (a bearer credential
     for the whole session) cut out of Cookie, the other cookies kept."""
-    ticket = next(c.value for c in client.cookie_jar if c.key == "sidecar_session")
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as bare:
-        for sent, expected in COOKIE_CASES:
-            cookie = sent.replace("=T", "=" + ticket)
-            async with bare.get(gateway.url + "/app", headers={**API, "Cookie": cookie}) as resp:
-                assert resp.status == 200, sent
-            seen = received(upstream)
-            assert seen.get("cookie", []) == expected, sent
-            assert seen["x-auth-email"] == [ADMIN.email]
-        if mode == "forward-auth":
-            # nginx strips two copies; a third is refused rather than passed on.
+    ticket = session_ticket(client)
+    await assert_session_cookie_cut(gateway.url + "/app", ticket, upstream)
+    if mode == "forward-auth":
+        # nginx strips two copies; a third is refused rather than passed on.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as bare:
             three = "; ".join([f"sidecar_session={ticket}"] * 3)
             async with bare.get(gateway.url + "/app", headers={**API, "Cookie": three}) as resp:
                 assert resp.status == 400
