@@ -12,13 +12,7 @@ import pytest
 from tests.fixtures.gateway_kinds import KINDS, Kind
 from tests.fixtures.gateways import RunningGateway
 from tests.fixtures.ports import refused_port
-from tests.fixtures.through_gateway import (
-    client,
-    ports_for,
-    ready,
-    sidecar_behind_gateway,
-    started,
-)
+from tests.fixtures.through_gateway import client, ports_for, ready, sidecar_behind_gateway, started
 from tests.fixtures.upstream import EchoUpstream
 
 __all__ = ["client", "started"]  # the fixtures, for this directory

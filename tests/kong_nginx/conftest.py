@@ -13,13 +13,7 @@ import pytest
 from tests.fixtures.gateways import RunningGateway
 from tests.fixtures.kong_nginx import start_kong_nginx
 from tests.fixtures.ports import refused_port
-from tests.fixtures.through_gateway import (
-    client,
-    ports_for,
-    ready,
-    sidecar_behind_gateway,
-    started,
-)
+from tests.fixtures.through_gateway import client, ports_for, ready, sidecar_behind_gateway, started
 from tests.fixtures.upstream import AiohttpServer, EchoUpstream, echo_app
 
 __all__ = ["client", "started"]  # the fixtures, for this directory
