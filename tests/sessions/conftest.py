@@ -8,24 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.provider import OidcProvider
-
-
-class LogoutProvider(OidcProvider):
-    """The test provider with `end_session_endpoint` in its discovery."""
-
-    def _config(self) -> dict[str, Any]:
-        return {**super()._config(), "end_session_endpoint": True}
+from tests.fixtures.provider import OidcProvider, serve
 
 
 @pytest.fixture(scope="module")
-def logout_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogoutProvider]:
-    provider = LogoutProvider(tmp_path_factory.mktemp("logout-provider"))
-    provider.start()
-    try:
-        yield provider
-    finally:
-        provider.stop()
+def logout_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """The test provider with `end_session_endpoint` in its discovery."""
+    workdir = tmp_path_factory.mktemp("logout-provider")
+    yield from serve(OidcProvider(workdir, options={"end_session_endpoint": True}))
 
 
 def oidc_of(provider: OidcProvider) -> dict[str, Any]:
