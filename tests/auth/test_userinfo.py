@@ -133,7 +133,7 @@ async def test_userinfo_on_without_the_endpoint_is_a_start_up_error(
 
 
 async def test_without_the_option_that_provider_serves(no_userinfo_provider, sidecar_factory):
-    from tests.sessions.conftest import oidc_of
+    from tests.fixtures.sidecar import oidc_of
 
     running = await sidecar_factory(oidc_of(no_userinfo_provider))
     async with browser() as http:

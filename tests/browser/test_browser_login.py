@@ -15,7 +15,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page
 
 from tests.fixtures.chromium import chromium
-from tests.sessions.conftest import logout_provider, oidc_of
+from tests.fixtures.sidecar import oidc_of
+from tests.sessions.conftest import logout_provider
 
 __all__ = ["chromium", "logout_provider"]  # the fixtures, imported for this module
 pytestmark = pytest.mark.browser
