@@ -10,14 +10,12 @@ import pytest
 from tests.fixtures.gateways import RunningGateway
 from tests.fixtures.provider import USERS, OidcProvider
 from tests.fixtures.through_gateway import (
-    BROWSER,
     EVIL,
     assert_session_cookie_cut,
     bearer,
     login,
     logout,
     received,
-    session_ticket,
 )
 from tests.fixtures.upstream import EchoUpstream
 from tests.kong_nginx.raw_http import raw_request
@@ -112,11 +110,7 @@ async def test_browser_login_and_the_cookies_the_app_gets(
     client: aiohttp.ClientSession,
     echo_upstream: EchoUpstream,
 ) -> None:
-    await login(kong, client, oidc_provider, "/reports/q?a=1")
-    async with client.get(kong.url + "/reports/q?a=1", headers=BROWSER) as resp:
-        assert resp.status == 200
-    assert received(echo_upstream)["x-auth-email"] == [ADMIN.email]
-    ticket = session_ticket(client)
+    ticket = await login(kong, client, oidc_provider, echo_upstream, "/reports/q?a=1")
     await assert_session_cookie_cut(kong.url + "/app", ticket, echo_upstream)
     await logout(kong, client, ticket)
 
