@@ -9,7 +9,7 @@ through the gateway ends with a session cookie that works.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -78,64 +78,53 @@ def processes() -> Iterator[list[Any]]:
         stop_process(handle.process)
 
 
-def gateway_stack(
-    tmp_path: Path,
-    nginx: str,
-    provider: OidcProvider,
-    upstream: EchoUpstream,
-    processes: list[Any],
-) -> Callable[[str], Gateway]:
-    def start(mode: str) -> Gateway:
-        port, sidecar_port, admin_port = reserve_port(), reserve_port(), reserve_port()
-        upstream_port = urlsplit(upstream.url).port
-        assert upstream_port
-        proxy_mode = mode == "proxy"
-        config = base_config(
-            provider, sidecar_port, admin_port, upstream.url if proxy_mode else None
-        )
-        config["public_url"] = f"http://127.0.0.1:{port}"  # what the browser sees: nginx
-        config["trusted_proxies"] = "127.0.0.1/32"
-        config["log"] = {"level": "info"}  # the "serving" line tells that it listens
-        sidecar = spawn_sidecar_cli(config, tmp_path)
-        processes.append(sidecar)
-        gateway = start_nginx(
-            nginx,
-            mode,
-            tmp_path / f"nginx-{mode}",
-            port,
-            sidecar_port=sidecar_port,
-            upstream_port=upstream_port,
-        )
-        processes.append(gateway)
-        return gateway
+MODES = ["proxy", "forward-auth"]
 
-    return start
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """Each test runs in both modes."""
+    return str(request.param)
 
 
 @pytest.fixture
-def stack(
+def gateway(
+    mode: str,
     tmp_path: Path,
     nginx: str,
     oidc_provider: OidcProvider,
     echo_upstream: EchoUpstream,
     processes: list[Any],
-) -> Callable[[str], Gateway]:
-    return gateway_stack(tmp_path, nginx, oidc_provider, echo_upstream, processes)
+) -> Gateway:
+    """nginx in `mode` in front of the sidecar run as the console script."""
+    port, sidecar_port, admin_port = reserve_port(), reserve_port(), reserve_port()
+    upstream_port = urlsplit(echo_upstream.url).port
+    assert upstream_port
+    upstream = echo_upstream.url if mode == "proxy" else None
+    config = base_config(oidc_provider, sidecar_port, admin_port, upstream)
+    config["public_url"] = f"http://127.0.0.1:{port}"  # what the browser sees: nginx
+    config["trusted_proxies"] = "127.0.0.1/32"
+    config["log"] = {"level": "info"}  # the "serving" line tells that it listens
+    processes.append(spawn_sidecar_cli(config, tmp_path))
+    gateway = start_nginx(
+        nginx,
+        mode,
+        tmp_path / f"nginx-{mode}",
+        port,
+        sidecar_port=sidecar_port,
+        upstream_port=upstream_port,
+    )
+    processes.append(gateway)
+    return gateway
 
 
-MODES = ["proxy", "forward-auth"]
-
-
-@pytest.mark.parametrize("mode", MODES)
 async def test_identity_reaches_upstream_and_spoofing_does_not(
-    mode: str,
-    stack: Callable[[str], Gateway],
+    gateway: Gateway,
     oidc_provider: OidcProvider,
     echo_upstream: EchoUpstream,
     client: aiohttp.ClientSession,
     processes: list[Any],
 ) -> None:
-    gateway = stack(mode)
     auth = await bearer(oidc_provider, ADMIN)
     headers = {**API, **auth, **SPOOFED}
     async with client.get(gateway.url + "/hello?x=1", headers=headers) as resp:
@@ -155,14 +144,11 @@ async def test_identity_reaches_upstream_and_spoofing_does_not(
     assert "authorization" not in seen, "the client's bearer token reached the upstream"
 
 
-@pytest.mark.parametrize("mode", MODES)
 async def test_api_caller_without_credential_gets_401(
-    mode: str,
-    stack: Callable[[str], Gateway],
+    gateway: Gateway,
     echo_upstream: EchoUpstream,
     client: aiohttp.ClientSession,
 ) -> None:
-    gateway = stack(mode)
     async with client.get(gateway.url + "/hello", headers={**API, **SPOOFED}) as resp:
         assert resp.status == 401
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
@@ -174,15 +160,12 @@ async def test_api_caller_without_credential_gets_401(
     assert echo_upstream.requests == []
 
 
-@pytest.mark.parametrize("mode", MODES)
 async def test_policy_refusal_gets_403(
-    mode: str,
-    stack: Callable[[str], Gateway],
+    gateway: Gateway,
     oidc_provider: OidcProvider,
     echo_upstream: EchoUpstream,
     client: aiohttp.ClientSession,
 ) -> None:
-    gateway = stack(mode)
     auth = await bearer(oidc_provider, PLAIN)
     async with client.get(gateway.url + "/admin/panel", headers={**API, **auth}) as resp:
         assert resp.status == 403
@@ -196,15 +179,13 @@ async def test_policy_refusal_gets_403(
     assert echo_upstream.last()["path"] == "/public/page"
 
 
-@pytest.mark.parametrize("mode", MODES)
 async def test_browser_login_through_the_gateway(
     mode: str,
-    stack: Callable[[str], Gateway],
+    gateway: Gateway,
     oidc_provider: OidcProvider,
     echo_upstream: EchoUpstream,
     client: aiohttp.ClientSession,
 ) -> None:
-    gateway = stack(mode)
     async with client.get(
         gateway.url + "/reports/q?a=1", headers=BROWSER, allow_redirects=False
     ) as resp:
