@@ -17,13 +17,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from tests.fixtures.gateways_nginx import (
-    Gateway,
-    nginx_binary,
-    reserve_port,
-    spawn_sidecar_cli,
-    start_nginx,
-)
+from tests.fixtures import gateways
+from tests.fixtures.gateways_nginx import Gateway, spawn_sidecar_cli, start_nginx
+from tests.fixtures.ports import free_port
 from tests.fixtures.procs import log_tail, stop_process
 from tests.fixtures.provider import USERS, OidcProvider
 from tests.fixtures.sidecar import base_config
@@ -63,7 +59,7 @@ def assert_no_spoofing(headers: dict[str, list[str]]) -> None:
 
 @pytest.fixture
 def nginx() -> str:
-    binary = nginx_binary()
+    binary = gateways.binary("nginx")
     if binary is None:
         pytest.skip("nginx is not installed (Debian nginx-light; `make deps` installs it)")
     return binary
@@ -97,7 +93,7 @@ def gateway(
     processes: list[Any],
 ) -> Gateway:
     """nginx in `mode` in front of the sidecar run as the console script."""
-    port, sidecar_port, admin_port = reserve_port(), reserve_port(), reserve_port()
+    port, sidecar_port, admin_port = free_port(), free_port(), free_port()
     upstream_port = urlsplit(echo_upstream.url).port
     assert upstream_port
     upstream = echo_upstream.url if mode == "proxy" else None
