@@ -3,6 +3,7 @@
 -- not taken from Kong: only the functions the plugin calls, with the documented semantics,
 -- for a gateway that trusts no X-Forwarded-* of its clients (Kong's default trusted_ips).
 local cjson = require "cjson.safe"
+local header_table = require "kong.realnginx.header_table"
 
 local ngx = ngx
 local type = type
@@ -89,15 +90,7 @@ end
 
 --- Kong: adds a response header, keeping those of the same name.
 function response.add_header(name, value)
-  local existing = ngx.header[name]
-  if existing == nil then
-    ngx.header[name] = value
-  elseif type(existing) == "table" then
-    existing[#existing + 1] = value
-    ngx.header[name] = existing
-  else
-    ngx.header[name] = { existing, value }
-  end
+  header_table.add(ngx.header, name, value)
 end
 
 local log = {

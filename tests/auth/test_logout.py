@@ -15,7 +15,7 @@ import pytest
 
 from sidecar.auth.logout import origin_of
 from tests.auth.test_login_flow import ADMIN, browser, call, login
-from tests.sessions.conftest import oidc_of
+from tests.fixtures.sidecar import oidc_of
 from tests.sessions.signout import RelayedSocket
 
 OP_FORM_XSRF = re.compile(r'name="xsrf" value="([^"]+)"')

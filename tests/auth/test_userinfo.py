@@ -9,7 +9,6 @@ import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +16,7 @@ import yaml
 from sidecar.oidc.userinfo import UserinfoMismatch, merge_userinfo
 from tests.auth.test_login_flow import ADMIN, begin_login, browser, call, callback, login
 from tests.fixtures.ports import free_port
-from tests.fixtures.provider import OidcProvider
+from tests.fixtures.provider import OidcProvider, serve
 from tests.fixtures.sidecar import base_config
 
 USERINFO = {
@@ -132,19 +131,11 @@ def test_merge_rules():
             merge_userinfo(claims, {"sub": sub})
 
 
-class NoUserinfoProvider(OidcProvider):
-    def _config(self) -> dict[str, Any]:
-        return {**super()._config(), "userinfo": False}
-
-
 @pytest.fixture(scope="module")
 def no_userinfo_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    provider = NoUserinfoProvider(tmp_path_factory.mktemp("no-userinfo-provider"))
-    provider.start()
-    try:
-        yield provider
-    finally:
-        provider.stop()
+    """The test provider without a userinfo endpoint."""
+    workdir = tmp_path_factory.mktemp("no-userinfo-provider")
+    yield from serve(OidcProvider(workdir, options={"userinfo": False}))
 
 
 async def test_userinfo_on_without_the_endpoint_is_a_start_up_error(
@@ -165,7 +156,7 @@ async def test_userinfo_on_without_the_endpoint_is_a_start_up_error(
 
 
 async def test_without_the_option_that_provider_serves(no_userinfo_provider, sidecar_factory):
-    from tests.sessions.conftest import oidc_of
+    from tests.fixtures.sidecar import oidc_of
 
     running = await sidecar_factory(oidc_of(no_userinfo_provider))
     async with browser() as http:

@@ -9,43 +9,20 @@ installs it). Without it this test fails, loudly: a skipped browser test proves 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, Page
 
-from tests.sessions.conftest import logout_provider, oidc_of
+from tests.fixtures.chromium import chromium
+from tests.fixtures.sidecar import oidc_of
+from tests.sessions.conftest import logout_provider
 
-__all__ = ["logout_provider"]  # the fixture, imported for this module
+__all__ = ["chromium", "logout_provider"]  # the fixtures, imported for this module
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ADMIN = "admin-dex@example.com"
 COOKIE = "sidecar_session"
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run `make deps` (apt-get install -y chromium)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def sign_in(page: Page, target: str, issuer: str) -> dict[str, Any]:

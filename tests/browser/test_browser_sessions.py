@@ -8,7 +8,8 @@ import pytest
 from playwright.async_api import BrowserContext
 
 from tests.auth.test_login_flow import call
-from tests.browser.test_browser_login import chromium, session_cookie, sign_in
+from tests.browser.test_browser_login import session_cookie, sign_in
+from tests.fixtures.chromium import chromium
 
 __all__ = ["chromium"]  # the fixture, imported for this module
 pytestmark = pytest.mark.browser

@@ -22,7 +22,8 @@ from scripts.dex_build import GoMissing, dex_binary
 from tests.fixtures.dex import DexOptions, DexServer
 from tests.fixtures.dex_pages import Credentials, Visit, browse
 from tests.fixtures.postgres import PostgresCluster, postgres_cluster
-from tests.fixtures.sidecar import merge
+from tests.fixtures.provider import serve
+from tests.fixtures.sidecar import merge, oidc_of
 
 __all__ = ["postgres_cluster"]  # the fixture, for this directory
 
@@ -73,12 +74,7 @@ def dex(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DexServer]:
     options = DexOptions(storage=postgres_storage(postgres_cluster))
-    server = DexServer(dex_release_binary, tmp_path_factory.mktemp("dex"), options)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve(DexServer(dex_release_binary, tmp_path_factory.mktemp("dex"), options))
 
 
 @pytest.fixture(scope="session")
@@ -115,18 +111,13 @@ def dex_factory(
         server.stop()
 
 
-def oidc_settings(dex: DexServer) -> dict[str, Any]:
-    return {"oidc": {"issuer": dex.issuer, "client_id": dex.client_id,
-                     "client_secret": dex.client_secret}}  # fmt: skip
-
-
 @pytest.fixture
 def start_sidecar(sidecar_factory: Callable[..., Any]) -> Callable[..., Any]:
     """`await start_sidecar(dex, index=0, overrides=None)`: an in-process sidecar on Dex's
     index-th registered callback port, pointed at that Dex."""
 
     async def start(dex: DexServer, index: int = 0, overrides: dict[str, Any] | None = None) -> Any:
-        config = merge(oidc_settings(dex), overrides or {})
+        config = merge(oidc_of(dex), overrides or {})
         return await sidecar_factory(config, port=dex.callback_ports[index])
 
     return start

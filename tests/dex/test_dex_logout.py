@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
-from tests.dex.conftest import COOKIE, oidc_settings, sign_in
+from tests.dex.conftest import COOKIE, sign_in
 from tests.fixtures.ports import free_port
-from tests.fixtures.sidecar import base_config, merge, new_secret
+from tests.fixtures.sidecar import base_config, merge, new_secret, oidc_of
 
 pytestmark = pytest.mark.dex
 JSON = {"Accept": "application/json"}
@@ -32,7 +32,7 @@ def replicas(logout_dex, spawn_sidecar, redis_standalone, echo_upstream):
     for index in (0, 1):
         port = logout_dex.callback_ports[index]
         config = base_config(logout_dex, port, free_port(), echo_upstream.url)
-        config = merge(merge(config, oidc_settings(logout_dex)), shared)
+        config = merge(merge(config, oidc_of(logout_dex)), shared)
         started.append(spawn_sidecar(config, name=f"replica-{index}"))
     return started
 

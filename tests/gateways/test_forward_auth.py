@@ -7,7 +7,6 @@ the echo upstream and the stand-in OpenID provider.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -16,6 +15,7 @@ import pytest
 from tests.fixtures.gateway_kinds import KINDS, Kind
 from tests.fixtures.gateways import RunningGateway
 from tests.fixtures.provider import USERS, OidcProvider
+from tests.fixtures.through_gateway import API, BROWSER, EVIL, bearer, received
 from tests.fixtures.upstream import EchoUpstream
 
 pytestmark = [
@@ -24,8 +24,6 @@ pytestmark = [
 ]
 
 ADMIN, PLAIN = USERS[0], USERS[1]
-API = {"Accept": "application/json"}
-BROWSER = {"Accept": "text/html,application/xhtml+xml"}
 # The contract's identity headers (CONTRACT "Identity headers sent upstream"), one name of each
 # family; each is sent as written, lower case, upper case, and each of those with `_`.
 IDENTITY_NAMES = [
@@ -37,25 +35,11 @@ IDENTITY_NAMES = [
 ]  # fmt: skip
 # Names of the families no gateway config lists one by one.
 UNLISTED = ["X-Auth-Request-Whatever", "X-Consumer-Whatever", "X-Authenticated-Whatever"]
-EVIL = "evil-value"
 
 
 def spoofed(names: list[str]) -> list[tuple[str, str]]:
     forms = [form for n in names for form in (n, n.lower(), n.upper())]
     return [(f, EVIL) for f in forms] + [(f.replace("-", "_"), EVIL) for f in forms]
-
-
-def received(upstream: EchoUpstream) -> dict[str, list[str]]:
-    """The last request's headers at the upstream: lower-cased name -> values."""
-    found: dict[str, list[str]] = {}
-    for name, value in upstream.last()["headers"]:
-        found.setdefault(name.lower(), []).append(value)
-    return found
-
-
-async def bearer(provider: OidcProvider, user: Any) -> dict[str, str]:
-    tokens = await provider.login(user.email, user.password)
-    return {"Authorization": f"Bearer {tokens.id_token}"}
 
 
 async def test_without_a_session(

@@ -9,7 +9,7 @@ through the gateway ends with a session cookie that works.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,16 +17,20 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from tests.fixtures.gateways_nginx import (
-    Gateway,
-    nginx_binary,
-    reserve_port,
-    spawn_sidecar_cli,
-    start_nginx,
-)
+from tests.fixtures import gateways
+from tests.fixtures.gateways_nginx import Gateway, spawn_sidecar_cli, start_nginx
+from tests.fixtures.ports import free_port
 from tests.fixtures.procs import log_tail, stop_process
 from tests.fixtures.provider import USERS, OidcProvider
 from tests.fixtures.sidecar import base_config
+from tests.fixtures.through_gateway import (
+    API,
+    BROWSER,
+    assert_session_cookie_cut,
+    bearer,
+    received,
+    session_ticket,
+)
 from tests.fixtures.upstream import EchoUpstream
 
 pytestmark = pytest.mark.gateways
@@ -45,16 +49,6 @@ SPOOFED = {
     "X_Auth_Subject": "evil",
     "X_Credential_Identifier": "evil",
 }
-API = {"Accept": "application/json"}
-BROWSER = {"Accept": "text/html,application/xhtml+xml"}
-
-
-def received(upstream: EchoUpstream) -> dict[str, list[str]]:
-    """The last request's headers at the upstream: lower-cased name -> values."""
-    found: dict[str, list[str]] = {}
-    for name, value in upstream.last()["headers"]:
-        found.setdefault(name.lower(), []).append(value)
-    return found
 
 
 def assert_no_spoofing(headers: dict[str, list[str]]) -> None:
@@ -65,7 +59,7 @@ def assert_no_spoofing(headers: dict[str, list[str]]) -> None:
 
 @pytest.fixture
 def nginx() -> str:
-    binary = nginx_binary()
+    binary = gateways.binary("nginx")
     if binary is None:
         pytest.skip("nginx is not installed (Debian nginx-light; `make deps` installs it)")
     return binary
@@ -80,77 +74,53 @@ def processes() -> Iterator[list[Any]]:
         stop_process(handle.process)
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    jar = aiohttp.CookieJar(unsafe=True)  # the default jar drops cookies of IP hosts
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(cookie_jar=jar, timeout=timeout) as session:
-        yield session
+MODES = ["proxy", "forward-auth"]
 
 
-def gateway_stack(
-    tmp_path: Path,
-    nginx: str,
-    provider: OidcProvider,
-    upstream: EchoUpstream,
-    processes: list[Any],
-) -> Callable[[str], Gateway]:
-    def start(mode: str) -> Gateway:
-        port, sidecar_port, admin_port = reserve_port(), reserve_port(), reserve_port()
-        upstream_port = urlsplit(upstream.url).port
-        assert upstream_port
-        proxy_mode = mode == "proxy"
-        config = base_config(
-            provider, sidecar_port, admin_port, upstream.url if proxy_mode else None
-        )
-        config["public_url"] = f"http://127.0.0.1:{port}"  # what the browser sees: nginx
-        config["trusted_proxies"] = "127.0.0.1/32"
-        config["log"] = {"level": "info"}  # the "serving" line tells that it listens
-        sidecar = spawn_sidecar_cli(config, tmp_path)
-        processes.append(sidecar)
-        gateway = start_nginx(
-            nginx,
-            mode,
-            tmp_path / f"nginx-{mode}",
-            port,
-            sidecar_port=sidecar_port,
-            upstream_port=upstream_port,
-        )
-        processes.append(gateway)
-        return gateway
-
-    return start
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """Each test runs in both modes."""
+    return str(request.param)
 
 
 @pytest.fixture
-def stack(
+def gateway(
+    mode: str,
     tmp_path: Path,
     nginx: str,
     oidc_provider: OidcProvider,
     echo_upstream: EchoUpstream,
     processes: list[Any],
-) -> Callable[[str], Gateway]:
-    return gateway_stack(tmp_path, nginx, oidc_provider, echo_upstream, processes)
+) -> Gateway:
+    """nginx in `mode` in front of the sidecar run as the console script."""
+    port, sidecar_port, admin_port = free_port(), free_port(), free_port()
+    upstream_port = urlsplit(echo_upstream.url).port
+    assert upstream_port
+    upstream = echo_upstream.url if mode == "proxy" else None
+    config = base_config(oidc_provider, sidecar_port, admin_port, upstream)
+    config["public_url"] = f"http://127.0.0.1:{port}"  # what the browser sees: nginx
+    config["trusted_proxies"] = "127.0.0.1/32"
+    config["log"] = {"level": "info"}  # the "serving" line tells that it listens
+    processes.append(spawn_sidecar_cli(config, tmp_path))
+    gateway = start_nginx(
+        nginx,
+        mode,
+        tmp_path / f"nginx-{mode}",
+        port,
+        sidecar_port=sidecar_port,
+        upstream_port=upstream_port,
+    )
+    processes.append(gateway)
+    return gateway
 
 
-async def bearer(provider: OidcProvider, user: Any) -> dict[str, str]:
-    tokens = await provider.login(user.email, user.password)
-    return {"Authorization": f"Bearer {tokens.id_token}"}
-
-
-MODES = ["proxy", "forward-auth"]
-
-
-@pytest.mark.parametrize("mode", MODES)
 async def test_identity_reaches_upstream_and_spoofing_does_not(
-    mode: str,
-    stack: Callable[[str], Gateway],
+    gateway: Gateway,
     oidc_provider: OidcProvider,
     echo_upstream: EchoUpstream,
     client: aiohttp.ClientSession,
     processes: list[Any],
 ) -> None:
-    gateway = stack(mode)
     auth = await bearer(oidc_provider, ADMIN)
     headers = {**API, **auth, **SPOOFED}
     async with client.get(gateway.url + "/hello?x=1", headers=headers) as resp:
@@ -170,14 +140,11 @@ async def test_identity_reaches_upstream_and_spoofing_does_not(
     assert "authorization" not in seen, "the client's bearer token reached the upstream"
 
 
-@pytest.mark.parametrize("mode", MODES)
 async def test_api_caller_without_credential_gets_401(
-    mode: str,
-    stack: Callable[[str], Gateway],
+    gateway: Gateway,
     echo_upstream: EchoUpstream,
     client: aiohttp.ClientSession,
 ) -> None:
-    gateway = stack(mode)
     async with client.get(gateway.url + "/hello", headers={**API, **SPOOFED}) as resp:
         assert resp.status == 401
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
@@ -189,15 +156,12 @@ async def test_api_caller_without_credential_gets_401(
     assert echo_upstream.requests == []
 
 
-@pytest.mark.parametrize("mode", MODES)
 async def test_policy_refusal_gets_403(
-    mode: str,
-    stack: Callable[[str], Gateway],
+    gateway: Gateway,
     oidc_provider: OidcProvider,
     echo_upstream: EchoUpstream,
     client: aiohttp.ClientSession,
 ) -> None:
-    gateway = stack(mode)
     auth = await bearer(oidc_provider, PLAIN)
     async with client.get(gateway.url + "/admin/panel", headers={**API, **auth}) as resp:
         assert resp.status == 403
@@ -211,15 +175,13 @@ async def test_policy_refusal_gets_403(
     assert echo_upstream.last()["path"] == "/public/page"
 
 
-@pytest.mark.parametrize("mode", MODES)
 async def test_browser_login_through_the_gateway(
     mode: str,
-    stack: Callable[[str], Gateway],
+    gateway: Gateway,
     oidc_provider: OidcProvider,
     echo_upstream: EchoUpstream,
     client: aiohttp.ClientSession,
 ) -> None:
-    gateway = stack(mode)
     async with client.get(
         gateway.url + "/reports/q?a=1", headers=BROWSER, allow_redirects=False
     ) as resp:
@@ -246,33 +208,16 @@ async def test_browser_login_through_the_gateway(
     await _session_cookie_stays_at_the_gateway(gateway, client, echo_upstream, mode)
 
 
-# The Cookie header the client sends (T: the session ticket) -> what the upstream gets.
-COOKIE_CASES = [
-    ("theme=dark; sidecar_session=T; lang=en", ["theme=dark; lang=en"]),
-    ("sidecar_session=T; theme=dark", ["theme=dark"]),
-    ("theme=dark; sidecar_session=T", ["theme=dark"]),
-    ("sidecar_session=T", []),
-    ("sidecar_session_login=x; sidecar_session=T", ["sidecar_session_login=x"]),
-    ("sidecar_session=T; x=1; sidecar_session=T", ["x=1"]),
-]
-
-
 async def _session_cookie_stays_at_the_gateway(
     gateway: Gateway, client: aiohttp.ClientSession, upstream: EchoUpstream, mode: str
 ) -> None:
     """Both modes give the upstream the same request: the session cookie (a bearer credential
     for the whole session) cut out of Cookie, the other cookies kept."""
-    ticket = next(c.value for c in client.cookie_jar if c.key == "sidecar_session")
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as bare:
-        for sent, expected in COOKIE_CASES:
-            cookie = sent.replace("=T", "=" + ticket)
-            async with bare.get(gateway.url + "/app", headers={**API, "Cookie": cookie}) as resp:
-                assert resp.status == 200, sent
-            seen = received(upstream)
-            assert seen.get("cookie", []) == expected, sent
-            assert seen["x-auth-email"] == [ADMIN.email]
-        if mode == "forward-auth":
-            # nginx strips two copies; a third is refused rather than passed on.
+    ticket = session_ticket(client)
+    await assert_session_cookie_cut(gateway.url + "/app", ticket, upstream)
+    if mode == "forward-auth":
+        # nginx strips two copies; a third is refused rather than passed on.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as bare:
             three = "; ".join([f"sidecar_session={ticket}"] * 3)
             async with bare.get(gateway.url + "/app", headers={**API, "Cookie": three}) as resp:
                 assert resp.status == 400

@@ -4,25 +4,19 @@ override it by indirect parametrization); `verify_url` is filled in."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import aiohttp
 import pytest
 
-from tests.fixtures.gateways import ROUTES, Ports, RunningGateway, wait_ready
+from tests.fixtures.gateways import RunningGateway
 from tests.fixtures.kong_nginx import start_kong_nginx
-from tests.fixtures.ports import free_port, refused_port
+from tests.fixtures.ports import refused_port
+from tests.fixtures.through_gateway import client, ports_for, ready, sidecar_behind_gateway, started
 from tests.fixtures.upstream import AiohttpServer, EchoUpstream, echo_app
 
-
-@pytest.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=30)) as s:
-        yield s
+__all__ = ["client", "started"]  # the fixtures, for this directory
 
 
 @pytest.fixture
@@ -41,20 +35,6 @@ def plugin_conf(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
-def started() -> Iterator[list[RunningGateway]]:
-    gateways: list[RunningGateway] = []
-    yield gateways
-    for gateway in gateways:
-        gateway.stop()
-
-
-def _ports(upstream: EchoUpstream, sidecar_port: int) -> Ports:
-    upstream_port = urlsplit(upstream.url).port
-    assert upstream_port
-    return Ports(gateway=free_port(), sidecar=sidecar_port, upstream=upstream_port)
-
-
-@pytest.fixture
 async def kong(
     tmp_path: Path,
     plugin_conf: dict[str, Any],
@@ -62,25 +42,15 @@ async def kong(
     echo_upstream: EchoUpstream,
     started: list[RunningGateway],
 ) -> RunningGateway:
-    ports = _ports(echo_upstream, free_port())
     sidecar_overrides = plugin_conf.pop("sidecar", {})
     max_headers = plugin_conf.pop("nginx_max_headers", 2000)
-    overrides = {
-        "public_url": f"http://127.0.0.1:{ports.gateway}",
-        "trusted_proxies": "127.0.0.1/32",
-        "policy": None,
-        "routes": ROUTES,
-        **sidecar_overrides,
-    }
-    await sidecar_factory(overrides, port=ports.sidecar, upstream=None)
+    ports = await sidecar_behind_gateway(sidecar_factory, echo_upstream, sidecar_overrides)
     verify_url = f"http://127.0.0.1:{ports.sidecar}/.auth/verify"
     if "verify_status" in plugin_conf:  # a verify endpoint answering that status: the echo's
         verify_url = f"{echo_upstream.url}/__status?code={plugin_conf.pop('verify_status')}"
     conf = {"verify_url": verify_url, **plugin_conf}
     gateway = start_kong_nginx(tmp_path, ports, conf, max_headers)
-    started.append(gateway)
-    await wait_ready(gateway, lambda status: status == 200)
-    return gateway
+    return await ready(started, gateway, lambda status: status == 200)
 
 
 @pytest.fixture
@@ -88,9 +58,6 @@ async def kong_without_sidecar(
     tmp_path: Path, echo_upstream: EchoUpstream, started: list[RunningGateway]
 ) -> AsyncIterator[RunningGateway]:
     with refused_port() as port:
-        ports = _ports(echo_upstream, port)
         conf = {"verify_url": f"http://127.0.0.1:{port}/.auth/verify", "timeout_ms": 500}
-        gateway = start_kong_nginx(tmp_path, ports, conf)
-        started.append(gateway)
-        await wait_ready(gateway, lambda status: status >= 500)
-        yield gateway
+        gateway = start_kong_nginx(tmp_path, ports_for(echo_upstream, port), conf)
+        yield await ready(started, gateway, lambda status: status >= 500)

@@ -3,16 +3,14 @@ the real sidecar: kong/spec/handler_spec.lua's cases end to end."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
 import pytest
 
 from sidecar.pipeline.headers import FORWARDING_HEADERS, SPOOFABLE_HEADERS
 from tests.fixtures.gateways import RunningGateway
 from tests.fixtures.provider import USERS, OidcProvider
+from tests.fixtures.through_gateway import API, BROWSER, EVIL, bearer, received
 from tests.fixtures.upstream import EchoUpstream
-from tests.gateways.test_forward_auth import API, BROWSER, EVIL, received
 
 pytestmark = pytest.mark.kong_nginx
 
@@ -25,11 +23,6 @@ SPOOFED = [
     for case in (name, name.upper(), name.title())
     for form in (case, case.replace("-", "_"))
 ] + [(name.replace("-", "_"), EVIL) for name in sorted(FORWARDING_HEADERS) if "-" in name]
-
-
-async def bearer(provider: OidcProvider, user: Any) -> tuple[str, dict[str, str]]:
-    tokens = await provider.login(user.email, user.password)
-    return tokens.id_token, {"Authorization": f"Bearer {tokens.id_token}"}
 
 
 async def test_without_a_session(
@@ -67,7 +60,7 @@ async def test_identity_reaches_the_app_and_spoofing_does_not(
     client: aiohttp.ClientSession,
     echo_upstream: EchoUpstream,
 ) -> None:
-    _, auth = await bearer(oidc_provider, ADMIN)
+    auth = await bearer(oidc_provider, ADMIN)
     headers = [*API.items(), *auth.items(), *SPOOFED]
     async with client.get(kong.url + "/app/x?y=1", headers=headers) as resp:
         assert resp.status == 200, (await resp.text()) + kong.log()
@@ -90,7 +83,7 @@ async def test_decisions_arrive_as_such(
     client: aiohttp.ClientSession,
     echo_upstream: EchoUpstream,
 ) -> None:
-    _, auth = await bearer(oidc_provider, PLAIN)
+    auth = await bearer(oidc_provider, PLAIN)
     plain = {**API, **auth}
     forged = {**plain, "X-Forwarded-Uri": "/app/public", "X-Forwarded-Host": "elsewhere"}
     for headers in (plain, forged):

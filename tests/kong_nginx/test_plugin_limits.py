@@ -9,11 +9,16 @@ import pytest
 
 from tests.fixtures.gateways import RunningGateway
 from tests.fixtures.provider import USERS, OidcProvider
+from tests.fixtures.through_gateway import (
+    EVIL,
+    assert_session_cookie_cut,
+    bearer,
+    login,
+    logout,
+    received,
+)
 from tests.fixtures.upstream import EchoUpstream
-from tests.gateways.test_forward_auth import API, BROWSER, EVIL, received
-from tests.gateways.test_forward_auth_login import COOKIE_CASES, login, logout
 from tests.kong_nginx.raw_http import raw_request
-from tests.kong_nginx.test_plugin_in_nginx import bearer
 
 pytestmark = pytest.mark.kong_nginx
 
@@ -24,7 +29,7 @@ MAX_LINES = 1000  # the plugin's get_headers(max); Host and Connection are two o
 async def test_header_lines_past_the_plugin_limit_are_refused(
     kong: RunningGateway, oidc_provider: OidcProvider, echo_upstream: EchoUpstream
 ) -> None:
-    _, auth = await bearer(oidc_provider, ADMIN)
+    auth = await bearer(oidc_provider, ADMIN)
     fixed = [("Accept", "application/json"), ("Authorization", auth["Authorization"])]
     padding = [("X-Pad", f"v{i}") for i in range(MAX_LINES - 2 - len(fixed) - 1)]
     spoof = [("X-Auth-Groups", EVIL)]
@@ -54,7 +59,7 @@ async def test_with_nginx_default_max_headers_nginx_refuses_first(
 async def test_duplicate_lines_and_underscores(
     kong: RunningGateway, oidc_provider: OidcProvider, echo_upstream: EchoUpstream
 ) -> None:
-    _, auth = await bearer(oidc_provider, ADMIN)
+    auth = await bearer(oidc_provider, ADMIN)
     lines = [
         ("Accept", "application/json"),
         ("Authorization", auth["Authorization"]),
@@ -83,7 +88,7 @@ async def test_duplicate_lines_and_underscores(
 async def test_very_long_headers(
     kong: RunningGateway, oidc_provider: OidcProvider, echo_upstream: EchoUpstream
 ) -> None:
-    _, auth = await bearer(oidc_provider, ADMIN)
+    auth = await bearer(oidc_provider, ADMIN)
     fixed = [("Accept", "application/json"), ("Authorization", auth["Authorization"])]
     long_spoof = [("X-Auth-Groups", "admins," * 1500), ("X_Auth_Email", "e" * 12000)]
     assert (await raw_request(kong.url, fixed + long_spoof)).status == 200
@@ -105,17 +110,8 @@ async def test_browser_login_and_the_cookies_the_app_gets(
     client: aiohttp.ClientSession,
     echo_upstream: EchoUpstream,
 ) -> None:
-    await login(kong, client, oidc_provider, "/reports/q?a=1")
-    async with client.get(kong.url + "/reports/q?a=1", headers=BROWSER) as resp:
-        assert resp.status == 200
-    assert received(echo_upstream)["x-auth-email"] == [ADMIN.email]
-    ticket = next(c.value for c in client.cookie_jar if c.key == "sidecar_session")
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as bare:
-        for sent, expected in COOKIE_CASES:
-            cookie = sent.replace("=T", "=" + ticket)
-            async with bare.get(kong.url + "/app", headers={**API, "Cookie": cookie}) as resp:
-                assert resp.status == 200, sent
-            assert received(echo_upstream).get("cookie", []) == expected, sent
+    ticket = await login(kong, client, oidc_provider, echo_upstream, "/reports/q?a=1")
+    await assert_session_cookie_cut(kong.url + "/app", ticket, echo_upstream)
     await logout(kong, client, ticket)
 
 
@@ -123,7 +119,7 @@ async def test_browser_login_and_the_cookies_the_app_gets(
 async def test_cookie_name_names_the_cookie_cut_out(
     kong: RunningGateway, oidc_provider: OidcProvider, echo_upstream: EchoUpstream
 ) -> None:
-    _, auth = await bearer(oidc_provider, ADMIN)
+    auth = await bearer(oidc_provider, ADMIN)
     cookie = [("Cookie", "__Host-app=T; sidecar_session=x")]
     assert (await raw_request(kong.url, [*auth.items(), *cookie])).status == 200
     assert received(echo_upstream)["cookie"] == ["sidecar_session=x"]
@@ -144,7 +140,7 @@ async def test_forward_token_passes_only_the_sidecars_token(
     echo_upstream: EchoUpstream,
     sidecar_answers: bool,
 ) -> None:
-    token, auth = await bearer(oidc_provider, ADMIN)
+    auth = await bearer(oidc_provider, ADMIN)
     assert (await raw_request(kong.url, list(auth.items()))).status == 200
-    expected = [f"Bearer {token}"] if sidecar_answers else []
+    expected = [auth["Authorization"]] if sidecar_answers else []
     assert received(echo_upstream).get("authorization", []) == expected

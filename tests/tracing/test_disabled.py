@@ -77,6 +77,18 @@ def config_file(tmp_path: Path, oidc_provider, upstream: str, tracing: bool) -> 
     return config
 
 
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m sidecar ARGS` to its end, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 async def test_without_the_extra_the_sidecar_runs(tmp_path, oidc_provider, echo_upstream):
     config = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=False)
     log_path = tmp_path / "no-otel.log"
@@ -102,14 +114,7 @@ def test_without_the_extra_tracing_enabled_is_a_start_up_error(
     tmp_path, oidc_provider, echo_upstream
 ):
     config = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "sidecar", "--config", str(config["path"])],
-        env=without_opentelemetry(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(["--config", str(config["path"])], without_opentelemetry(tmp_path))
     assert done.returncode == 2, done.stderr[-2000:]
     problem = done.stderr.strip().splitlines()[-1]
     assert problem.startswith("tracing.enabled (SIDECAR_TRACING_ENABLED): OpenTelemetry is")
@@ -120,14 +125,8 @@ def test_without_the_extra_tracing_enabled_is_a_start_up_error(
 
 def test_without_the_extra_check_config_names_the_key(tmp_path, oidc_provider, echo_upstream):
     config = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "sidecar", "check-config", "--config", str(config["path"])],
-        env=without_opentelemetry(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    args = ["check-config", "--config", str(config["path"])]
+    done = run_cli(args, without_opentelemetry(tmp_path))
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().startswith("tracing.enabled (SIDECAR_TRACING_ENABLED):")
     assert "Traceback" not in done.stderr
@@ -136,13 +135,7 @@ def test_without_the_extra_check_config_names_the_key(tmp_path, oidc_provider, e
 
 def test_an_unsupported_otlp_protocol_is_a_start_up_error(tmp_path, oidc_provider, echo_upstream):
     config = config_file(tmp_path, oidc_provider, echo_upstream.url, tracing=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "sidecar", "--config", str(config["path"])],
-        env=sidecar_env(None, OTEL_EXPORTER_OTLP_PROTOCOL="grpc"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = sidecar_env(None, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+    done = run_cli(["--config", str(config["path"])], env)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "OTEL_EXPORTER_OTLP_PROTOCOL='grpc' is not supported" in done.stderr

@@ -97,23 +97,26 @@ async def get_body(pool: UpstreamConnections, url: URL, method: str = "GET") -> 
         return answer.status, await answer.read()
 
 
-async def test_a_kept_alive_connection_is_reused():
-    async with scripted_upstream(lambda n, head: OK) as upstream:
+async def gets_in_a_row(answer: bytes, count: int) -> Scripted:
+    """`count` GETs, one after the other, through a pool to an upstream answering `answer`
+    (a 200 "ok") to each; the upstream, closed."""
+    async with scripted_upstream(lambda n, head: answer) as upstream:
         pool = pool_for(upstream.url)
-        for _ in range(3):
+        for _ in range(count):
             assert await get_body(pool, upstream.url) == (200, b"ok")
         await pool.close()
+    return upstream
+
+
+async def test_a_kept_alive_connection_is_reused():
+    upstream = await gets_in_a_row(OK, 3)
     assert upstream.connections == 1
     assert len(upstream.requests) == 3
 
 
 async def test_connection_close_is_not_reused():
     closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
-    async with scripted_upstream(lambda n, head: closing) as upstream:
-        pool = pool_for(upstream.url)
-        for _ in range(2):
-            assert await get_body(pool, upstream.url) == (200, b"ok")
-        await pool.close()
+    upstream = await gets_in_a_row(closing, 2)
     assert upstream.connections == 2
 
 

@@ -3,6 +3,8 @@
 -- lua-resty-http. Not lua-resty-http: only what the plugin needs, with its documented results
 -- (res.status, res.headers looked up case-insensitively, a list for repeated names, res.body;
 -- nil and an error string on failure). HTTP/1.1, Content-Length or chunked bodies, keep-alive.
+local header_table = require "kong.realnginx.header_table"
+
 local tcp = ngx.socket.tcp
 local lower = string.lower
 local concat = table.concat
@@ -31,13 +33,6 @@ local function parse_url(url)
   return scheme, host, tonumber(port), path == "" and "/" or path
 end
 
-local function case_insensitive()
-  return setmetatable({}, {
-    __index = function(t, k) return rawget(t, lower(k)) end,
-    __newindex = function(t, k, v) rawset(t, lower(k), v) end,
-  })
-end
-
 local function request_text(method, host, port, path, headers)
   local lines = { method .. " " .. path .. " HTTP/1.1", "Host: " .. host .. ":" .. port }
   for name, value in pairs(headers or {}) do
@@ -52,21 +47,14 @@ local function read_headers(sock)
   if not status_line then return nil, nil, err end
   local status = tonumber(status_line:match("^HTTP/1%.%d (%d%d%d)"))
   if not status then return nil, nil, "bad status line" end
-  local headers = case_insensitive()
+  local headers = header_table.case_insensitive()
   while true do
     local line, rerr = sock:receive("*l")
     if not line then return nil, nil, rerr end
     if line == "" then break end
     local name, value = line:match("^([^:]+):%s*(.-)%s*$")
     if name then
-      local seen = headers[name]
-      if seen == nil then
-        headers[name] = value
-      elseif type(seen) == "table" then
-        seen[#seen + 1] = value
-      else
-        headers[name] = { seen, value }
-      end
+      header_table.add(headers, name, value)
     end
   end
   return status, headers

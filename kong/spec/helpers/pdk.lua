@@ -1,17 +1,8 @@
 -- A stubbed Kong PDK and resty.http, recording what the plugin does. Only what the plugin
 -- calls is here; a call to anything else fails the test with "attempt to call a nil value".
-local M = {}
+local header_table = require "kong.realnginx.header_table"
 
---- A table whose string keys are looked up case-insensitively (as lua-resty-http's headers).
-function M.headers(initial)
-  local store = {}
-  local t = setmetatable({}, {
-    __index = function(_, k) return store[string.lower(k)] end,
-    __newindex = function(_, k, v) store[string.lower(k)] = v end,
-  })
-  for k, v in pairs(initial or {}) do t[k] = v end
-  return t
-end
+local M = {}
 
 --- What ngx.req.get_headers(max) gives: `request.lines` ({name, value} in wire order) read up
 --- to `max` lines, then "truncated" as a second value; or `request.headers` as they are.
@@ -24,15 +15,7 @@ function M.read_header_lines(request, max)
     if i > max then
       return headers, "truncated"
     end
-    local name, value = string.lower(line[1]), line[2]
-    local seen = headers[name]
-    if seen == nil then
-      headers[name] = value
-    elseif type(seen) == "table" then
-      seen[#seen + 1] = value
-    else
-      headers[name] = { seen, value }
-    end
+    header_table.add(headers, string.lower(line[1]), line[2])
   end
   return headers
 end
@@ -95,7 +78,7 @@ function M.install(request, sidecar)
           if sidecar.err then return nil, sidecar.err end
           return {
             status = sidecar.status,
-            headers = M.headers(sidecar.headers),
+            headers = header_table.case_insensitive(sidecar.headers),
             body = sidecar.body or "",
           }
         end,
