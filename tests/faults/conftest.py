@@ -1,15 +1,12 @@
-"""Fixtures of the fault suite: the profile, fresh Redis servers, spawned sidecars, the table.
+"""Fixtures of the fault suite: the profile, fresh Redis servers, spawned sidecars.
 
 `FAULTS_PROFILE=full` (make test-faults) runs longer loads and the full soak; the default
 (short) profile keeps the whole suite to a few minutes on two cores. Every test records one row
-per fault class in `fault_table`; the rows are printed at the end of the run, and written as
-JSON lines to the file named by `FAULTS_REPORT` when it is set (docs/reliability.md is made
-from them).
+per fault class in `fault_table` (tests/faults/table.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +21,6 @@ from tests.fixtures.redis_process import RedisProcesses, RedisServer
 from tests.fixtures.sidecar import base_config, merge
 
 PROFILE_ENV = "FAULTS_PROFILE"
-REPORT_ENV = "FAULTS_REPORT"
 
 
 @dataclass(frozen=True)
@@ -50,44 +46,6 @@ def profile() -> Profile:
     if name not in PROFILES:
         pytest.fail(f"{PROFILE_ENV} must be one of {', '.join(PROFILES)}, not {name!r}")
     return PROFILES[name]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.slow)
-
-
-# --- the table ---------------------------------------------------------------------------------
-
-_ROWS = pytest.StashKey[list[dict[str, Any]]]()
-
-
-@pytest.fixture
-def fault_table(request: pytest.FixtureRequest) -> Callable[..., None]:
-    """`fault_table(fault=..., **figures)`: record and print one row of figures."""
-    rows = request.config.stash.setdefault(_ROWS, [])
-
-    def record(**row: Any) -> None:
-        row = {"test": request.node.name, **row}
-        rows.append(row)
-        print("FAULT-ROW " + json.dumps(row, default=str))
-        path = os.environ.get(REPORT_ENV)
-        if path:
-            with open(path, "a", encoding="utf-8") as report:
-                report.write(json.dumps(row, default=str) + "\n")
-
-    return record
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    rows = config.stash.get(_ROWS, [])
-    if not rows:
-        return
-    terminalreporter.section("fault suite figures")
-    for row in rows:
-        terminalreporter.write_line(json.dumps(row, default=str))
 
 
 # --- components ----------------------------------------------------------------------------------

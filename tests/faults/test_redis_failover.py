@@ -23,6 +23,11 @@ from tests.faults.scenario import (
     session_statuses,
     wait_recovered,
 )
+from tests.fixtures.redis_servers import own_topology
+
+# Each test fails over or kills a node: each gets a topology of its own.
+redis_sentinel = own_topology("redis_sentinel")
+redis_cluster = own_topology("redis_cluster")
 
 STORE_TIMEOUT_S = 0.5
 SESSIONS = 30
@@ -123,25 +128,19 @@ async def test_cluster_master_killed(
     load = MixedLoad(
         sidecar.url, mixed(tokens.id_token, sidecar.cookie_name, tickets), profile.rate_per_s
     )
-    victim = None
-    try:
-        async with load.running():
-            await hold(2.0)
-            await asyncio.to_thread(redis_cluster.wait_replicated)
-            victim = redis_cluster.masters()[0]
-            on_victim = [t for t in tickets if master_port_of(redis_cluster, t) == victim.port]
-            victim.kill()
-            killed_at = time.monotonic()
-            await asyncio.to_thread(redis_cluster.wait_promoted, victim)
-            promoted_at = time.monotonic()
-            await login_after_change(load, sidecar, fresh_provider)
-            recovery = await wait_recovered(load, ["session", "new_session", "bearer"], promoted_at)
-            await hold(profile.fault_hold_s)
-        after = await session_statuses(sidecar.url, sidecar.cookie_name, tickets)
-    finally:
-        if victim is not None and not victim.alive:  # back as a replica: leave a whole cluster
-            await asyncio.to_thread(victim.start)
-            await asyncio.to_thread(redis_cluster.wait_healthy)
+    async with load.running():
+        await hold(2.0)
+        await asyncio.to_thread(redis_cluster.wait_replicated)
+        victim = redis_cluster.masters()[0]
+        on_victim = [t for t in tickets if master_port_of(redis_cluster, t) == victim.port]
+        victim.kill()
+        killed_at = time.monotonic()
+        await asyncio.to_thread(redis_cluster.wait_promoted, victim)
+        promoted_at = time.monotonic()
+        await login_after_change(load, sidecar, fresh_provider)
+        recovery = await wait_recovered(load, ["session", "new_session", "bearer"], promoted_at)
+        await hold(profile.fault_hold_s)
+    after = await session_statuses(sidecar.url, sidecar.cookie_name, tickets)
 
     fault_table(
         fault="Redis Cluster master killed (SIGKILL), replica promoted",

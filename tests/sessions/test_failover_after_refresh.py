@@ -28,6 +28,7 @@ from sidecar.sessions.ticket import Ticket
 from sidecar.sessions.vault import SESSION
 from tests.auth.test_login_flow import browser, call, login
 from tests.fixtures.redis_process import RedisServer, wait_until
+from tests.fixtures.redis_servers import own_topology
 from tests.fixtures.sidecar import new_secret
 from tests.sessions.test_store_suite import replica_of
 
@@ -36,6 +37,10 @@ RESUME_AFTER_S = 0.5
 RECOVERY_S = 30.0
 UNREPLICATED = "sidecar_session_unreplicated_writes_total"
 INVALID_GRANT = 'sidecar_token_refresh_total{result="invalid_grant"}'
+
+# Every test here stops, kills or fails over a node: each gets a topology of its own.
+redis_sentinel = own_topology("redis_sentinel")
+redis_cluster = own_topology("redis_cluster")
 
 
 def filler_keys(tag: str) -> list[str]:
@@ -46,16 +51,6 @@ def fill_replication_stream(master: RedisServer, tag: str) -> None:
     with master.admin(timeout_s=10) as client:
         for key in filler_keys(tag):
             client.set(key, FILLER_CHUNK, px=60_000)
-
-
-def drop_filler(fixture: Any, topology: str, tag: str) -> None:
-    """The 32 MiB go at once: the session-scoped topology is shared with later tests, whose
-    failovers would otherwise full-sync it (slow enough on a busy machine to time them out)."""
-    keys = filler_keys(tag)
-    master = fixture.master_for_key(keys[0]) if topology == "cluster" else fixture.master()
-    with master.admin(timeout_s=10) as client:
-        client.delete(*keys)
-    fixture.wait_replicated()
 
 
 async def status_after_recovery(base: str, cookie: str) -> int:
@@ -75,12 +70,6 @@ def promote_sentinel(sentinel: Any, master: RedisServer, replica: RedisServer) -
     sentinel.failover()
 
 
-def restore_sentinel(sentinel: Any, master: RedisServer) -> None:
-    master.start()
-    sentinel.wait_converted(master)
-    sentinel.wait_ready()
-
-
 def promote_cluster(cluster: Any, master: RedisServer, replica: RedisServer) -> None:
     master.kill()
     replica.resume()
@@ -93,11 +82,6 @@ def promote_cluster(cluster: Any, master: RedisServer, replica: RedisServer) -> 
 
     wait_until(taken_over, 10, "CLUSTER FAILOVER TAKEOVER")
     cluster.wait_promoted(master)
-
-
-def restore_cluster(cluster: Any, master: RedisServer) -> None:
-    master.start()
-    cluster.wait_healthy()
 
 
 @pytest.mark.parametrize("topology", ["sentinel", "cluster"])
@@ -148,9 +132,6 @@ async def test_failover_right_after_a_refresh(
         if resumer.is_alive():
             resumer.join()
         replica.resume()
-        restore = restore_cluster if topology == "cluster" else restore_sentinel
-        await asyncio.to_thread(restore, fixture, master)
-        await asyncio.to_thread(drop_filler, fixture, topology, ticket.tag)
     print(f"\n[{topology}, {'with' if wait else 'without'} WAIT] refresh {refreshed}, after the "
           f"failover {after}, unreplicated writes {unreplicated}")  # fmt: skip
     assert refreshed == 200

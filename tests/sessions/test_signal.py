@@ -100,15 +100,16 @@ async def test_logout_on_one_replica_is_refused_on_the_others(fresh_provider, re
 
 
 async def test_memory_copies_serve_until_the_signal_drops_them(
-    fresh_provider, replicas, redis_standalone: RedisServer
+    fresh_provider, replicas, own_redis_standalone: RedisServer
 ):
     """The cache really serves from memory (the session deleted behind its back still
-    answers), and the "ended" signal, not the cache's lifetime, is what drops it."""
-    a, b = await replicas(2, "standalone")
+    answers), and the "ended" signal, not the cache's lifetime, is what drops it. The
+    sessions are deleted on a server of the test's own."""
+    a, b = await replicas(2, "standalone", session={"redis_url": own_redis_standalone.url})
     async with browser() as http:
         done = await login(http, a.url, fresh_provider)
     assert (await call(b.url, "/x", done.cookie))[0] == 200
-    deleted = redis_standalone.command("EVAL", DELETE_SESSIONS_LUA, 0)
+    deleted = own_redis_standalone.command("EVAL", DELETE_SESSIONS_LUA, 0)
     assert deleted >= 2
     assert (await call(b.url, "/x", done.cookie))[0] == 200  # from memory
     await logout(a.url, done.cookie)  # publishes "ended" though the store had nothing left
@@ -126,18 +127,20 @@ return n
 
 
 async def test_nothing_is_served_from_memory_while_the_subscription_is_down(
-    fresh_provider, replicas, redis_standalone: RedisServer
+    fresh_provider, replicas, own_redis_standalone: RedisServer
 ):
-    (a,) = await replicas(1, "standalone", session={"store_timeout_s": 0.5})
+    server = own_redis_standalone  # paused: a server of the test's own
+    session = {"store_timeout_s": 0.5, "redis_url": server.url}
+    (a,) = await replicas(1, "standalone", session=session)
     async with browser() as http:
         done = await login(http, a.url, fresh_provider)
     assert (await call(a.url, "/x", done.cookie))[0] == 200  # cached
-    redis_standalone.pause()
+    server.pause()
     try:
         await asyncio.sleep(1.2)  # the subscription's ping goes unanswered: it is down
         status = (await call(a.url, "/x", done.cookie))[0]
     finally:
-        redis_standalone.resume()
+        server.resume()
     assert status == 503  # went to the (stopped) store instead of serving the memory copy
     await wait_subscribed([a])
     assert (await call(a.url, "/x", done.cookie))[0] == 200
@@ -212,11 +215,13 @@ async def test_websocket_closes_on_invalid_grant_seen_by_another_replica(fresh_p
 
 
 async def test_a_missed_event_is_caught_up_when_the_subscription_returns(
-    fresh_provider, replicas, redis_standalone: RedisServer
+    fresh_provider, replicas, own_redis_standalone: RedisServer
 ):
     """The session vanishes without an event (as if its publish was lost); when the
-    subscription drops and comes back, the replica re-checks its websockets and closes it."""
-    a, b = await replicas(2, "standalone")
+    subscription drops and comes back, the replica re-checks its websockets and closes it.
+    Sessions deleted and subscriptions killed on a server of the test's own."""
+    redis_standalone = own_redis_standalone
+    a, b = await replicas(2, "standalone", session={"redis_url": redis_standalone.url})
     async with browser() as http:
         done = await login(http, a.url, fresh_provider)
     socket = await RelayedSocket.open(b.url, done.cookie)
@@ -260,15 +265,17 @@ async def test_logout_during_a_secret_rotation_is_refused_at_once_on_both_orders
 
 
 async def test_while_the_subscription_is_down_open_websockets_are_rechecked(
-    fresh_provider, replicas, redis_standalone: RedisServer
+    fresh_provider, replicas, own_redis_standalone: RedisServer
 ):
     """CONTRACT "A session ends everywhere at once": with B's subscription held down (its
     user may no longer SUBSCRIBE, the store still answers) a session that vanishes without
     any event is noticed by B's periodic re-check alone: the websocket closes (1008) and the
-    cookie is refused, while the subscription is still down."""
+    cookie is refused, while the subscription is still down. On a server of the test's own
+    (its ACL changed, its subscriptions killed)."""
     from sidecar.keys import EVENTS
 
-    a, b = await replicas(2, "standalone")
+    redis_standalone = own_redis_standalone
+    a, b = await replicas(2, "standalone", session={"redis_url": redis_standalone.url})
     async with browser() as http:
         done = await login(http, a.url, fresh_provider)
     socket = await RelayedSocket.open(b.url, done.cookie)

@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import pytest
-
 from sidecar.sessions import redis_connect
 from sidecar.sessions.events import CHANNEL, SessionEvent
 from sidecar.sessions.factory import build_events
 from tests.auth.test_login_flow import browser, login
-from tests.fixtures.redis_process import RedisProcesses, RedisServer
-from tests.fixtures.redis_topologies import SentinelSet, start_sentinel_set
+from tests.fixtures.redis_process import RedisServer
+from tests.fixtures.redis_servers import own_topology
 from tests.sessions.signout import RelayedSocket
 from tests.sessions.test_signal import closes_after, logout, replicas, wait_subscribed
 from tests.sessions.test_store_suite import new_key, redis_store
@@ -22,13 +20,9 @@ from tests.sessions.test_store_suite import new_key, redis_store
 __all__ = ["replicas"]  # the fixture, imported for this module
 
 
-@pytest.fixture(scope="module")
-def redis_sentinel(
-    redis_processes: RedisProcesses, tmp_path_factory: pytest.TempPathFactory
-) -> SentinelSet:
-    """A Sentinel set of this module's own: its planned failovers start from a fresh set, not
-    from one that earlier tests' failovers and 32 MiB writes left still resyncing."""
-    return start_sentinel_set(redis_processes, tmp_path_factory.mktemp("redis-sentinel-topology"))
+# Every test here fails over or kills a node: each gets a Sentinel set and a Cluster of its own.
+redis_sentinel = own_topology("redis_sentinel")
+redis_cluster = own_topology("redis_cluster")
 
 
 def subscribed_nodes(servers: list[RedisServer]) -> list[RedisServer]:
@@ -76,22 +70,17 @@ async def test_the_signal_survives_losing_its_cluster_node(fresh_provider, repli
     assert holders
     victim = holders[0]
     was_master = victim in redis_cluster.masters()
+    victim.kill()
+    if was_master:
+        await asyncio.to_thread(redis_cluster.wait_promoted, victim)
+    await wait_subscribed([a, b])
+    async with browser() as http:
+        done = await login(http, a.url, fresh_provider)
+    socket = await RelayedSocket.open(b.url, done.cookie)
     try:
-        victim.kill()
-        if was_master:
-            await asyncio.to_thread(redis_cluster.wait_promoted, victim)
-        await wait_subscribed([a, b])
-        async with browser() as http:
-            done = await login(http, a.url, fresh_provider)
-        socket = await RelayedSocket.open(b.url, done.cookie)
-        try:
-            code, took = await closes_after(socket, lambda: logout(a.url, done.cookie))
-        finally:
-            await socket.close()
+        code, took = await closes_after(socket, lambda: logout(a.url, done.cookie))
     finally:
-        if not victim.alive:
-            await asyncio.to_thread(victim.start)
-            await asyncio.to_thread(redis_cluster.wait_healthy)
+        await socket.close()
     print(f"\n[cluster, subscription node killed] websocket closed {code} after "
           f"{took * 1000:.1f} ms")  # fmt: skip
     assert code == 1008
@@ -108,13 +97,11 @@ async def test_a_logout_at_once_after_a_sentinel_failover_still_closes_the_webso
         done = await login(http, a.url, fresh_provider)
     await asyncio.to_thread(redis_sentinel.wait_replicated)
     socket = await RelayedSocket.open(b.url, done.cookie)
-    old_master = redis_sentinel.master()
     try:
         await asyncio.to_thread(redis_sentinel.failover)
         code, took = await closes_after(socket, lambda: logout(a.url, done.cookie))
     finally:
         await socket.close()
-        await asyncio.to_thread(redis_sentinel.wait_converted, old_master)
     print(f"\n[sentinel, logout at once after a failover] websocket closed {code} after "
           f"{took * 1000:.1f} ms")  # fmt: skip
     assert code == 1008
@@ -173,4 +160,3 @@ async def test_after_following_a_failover_the_first_reads_come_from_the_new_mast
         with contextlib.suppress(asyncio.CancelledError):
             await runner
         await store.close()
-        await asyncio.to_thread(redis_sentinel.wait_converted, old_master)

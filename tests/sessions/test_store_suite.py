@@ -59,9 +59,12 @@ class RedisTarget:
     url_at: Callable[[int], str]  # the same kind of URL on another port
 
 
-def make_target(request: pytest.FixtureRequest, kind: str) -> RedisTarget:
+def make_target(request: pytest.FixtureRequest, kind: str, own: bool = False) -> RedisTarget:
+    """The shared server or topology of `kind`; with `own`, one of the test's own (for a test
+    that pauses a node)."""
+    prefix = "own_" if own else ""
     if kind in ("standalone", "tls"):
-        server = request.getfixturevalue("redis_tls" if kind == "tls" else "redis_standalone")
+        server = request.getfixturevalue(f"{prefix}redis_{kind}")
         return RedisTarget(
             kind,
             server.url,
@@ -70,11 +73,11 @@ def make_target(request: pytest.FixtureRequest, kind: str) -> RedisTarget:
             lambda port: server.url.replace(f":{server.port}/", f":{port}/"),
         )
     if kind == "cluster":
-        cluster = request.getfixturevalue("redis_cluster")
+        cluster = request.getfixturevalue(f"{prefix}redis_cluster")
         return RedisTarget(
             kind, cluster.url, True, cluster.master_for_key, lambda p: f"redis://127.0.0.1:{p}"
         )
-    sentinel = request.getfixturevalue("redis_sentinel")
+    sentinel = request.getfixturevalue(f"{prefix}redis_sentinel")
     return RedisTarget(
         kind,
         sentinel.url,
@@ -115,6 +118,12 @@ async def store_case(request: pytest.FixtureRequest) -> AsyncIterator[StoreCase]
 @pytest.fixture(params=REDIS_KINDS)
 def redis_target(request: pytest.FixtureRequest) -> RedisTarget:
     return make_target(request, request.param)
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def own_redis_target(request: pytest.FixtureRequest) -> RedisTarget:
+    """Like `redis_target`, on servers of the test's own: for tests that pause one."""
+    return make_target(request, request.param, own=True)
 
 
 @pytest.fixture
@@ -288,12 +297,13 @@ async def test_unreachable_backend_gives_store_unavailable(
 
 
 async def test_stopped_server_gives_store_unavailable_then_recovers(
-    redis_target: RedisTarget,
+    own_redis_target: RedisTarget,
 ) -> None:
-    store, key = redis_store(redis_target.url, redis_target.cluster, timeout_s=0.5), new_key()
+    target = own_redis_target
+    store, key = redis_store(target.url, target.cluster, timeout_s=0.5), new_key()
     try:
         await store.save(key, b"kept", 60)
-        server = redis_target.server_for(key)
+        server = target.server_for(key)
         server.pause()
         try:
             async with asyncio.timeout(HANG_GUARD_S):
@@ -401,9 +411,9 @@ async def test_save_replicated_with_a_stopped_replica_times_out_and_keeps_the_wr
     """The `WAIT` path with a stopped replica: the write stays on the master and the answer
     says nobody acknowledged it (so WAIT ran on the connection that wrote: on another one it
     would count the replica at once)."""
-    target, key = make_target(request, kind), new_key()
+    target, key = make_target(request, kind, own=True), new_key()
     store = redis_store(target.url, target.cluster)
-    topology = request.getfixturevalue("redis_cluster" if kind == "cluster" else "redis_sentinel")
+    topology = request.getfixturevalue(f"own_redis_{kind}")
     servers = topology.nodes if kind == "cluster" else topology.data_nodes
     try:
         await store.save(key, b"first", 60)
