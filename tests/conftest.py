@@ -42,6 +42,7 @@ REAL_COMPONENTS = {
     "aiohttp_client",
     "aiohttp_raw_server",
     "spawn_sidecar",
+    "demo",
 }
 # Fixtures that put a test in a tier.
 TIER_FIXTURES = {
