@@ -59,7 +59,7 @@ REDIS_PARAMS = {"standalone": None, "tls": None, "cluster": "topology", "sentine
 TIER_TIMEOUT_S = {
     "faults": 600,
     "topology": 300,
-    "dex": 300,
+    "dex": 600,  # a first run builds Dex (minutes) in the setup of the first test
     "gateways": 300,
     "kong_nginx": 300,
     "browser": 300,
