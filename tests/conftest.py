@@ -9,6 +9,7 @@ starts a real component: a provider, Redis, a server, a sidecar process), and ma
 that name puts its tests in the tier (tests/faults/, tests/dex/, ...); so does a fixture of a
 tier (the table below, or a name starting with `dex`, `gateway` or `kong`). A test may still
 mark itself. Tier tests get a longer per-test timeout than the default (pyproject `timeout`).
+Under pytest-xdist (scripts/run-pytest.sh) the fault tests share one worker (`xdist_group`).
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(tier)
         if "faults" in tiers:
             item.add_marker("slow")
+            item.add_marker(pytest.mark.xdist_group("faults"))
         timeouts = [TIER_TIMEOUT_S[t] for t in tiers if t in TIER_TIMEOUT_S]
         if timeouts and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(max(timeouts)))
+    # The fault tests first, on one worker, one after another: each drives a load and times the
+    # answers (two at once would load the box twice), and their ~2.5 min start at once.
+    items.sort(key=lambda item: "faults" not in item.keywords)
