@@ -8,16 +8,15 @@ per fault class in `fault_table` (tests/faults/table.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.faults.procstats import ProcessStats
 from tests.fixtures.ports import free_port
-from tests.fixtures.redis_process import RedisProcesses, RedisServer
+from tests.fixtures.redis_process import RedisServer
 from tests.fixtures.sidecar import base_config, merge
 
 PROFILE_ENV = "FAULTS_PROFILE"
@@ -52,13 +51,9 @@ def profile() -> Profile:
 
 
 @pytest.fixture
-def fault_redis(redis_processes: RedisProcesses, tmp_path: Path) -> Iterator[RedisServer]:
-    """A standalone Redis of this test's own (nothing on disk), killed at the end."""
-    server = redis_processes.spawn_data_node("faults", tmp_path / "redis")
-    try:
-        yield server
-    finally:
-        server.kill()
+def fault_redis(own_redis_standalone: RedisServer) -> RedisServer:
+    """A standalone Redis of this test's own (nothing on disk), killed after the test."""
+    return own_redis_standalone
 
 
 @dataclass
