@@ -24,6 +24,7 @@ from tests.faults.scenario import (
     wait_recovered,
 )
 from tests.fixtures.redis_servers import own_topology
+from tests.fixtures.store_recovery import wait_until_logins_start
 
 # Each test fails over or kills a node: each gets a topology of its own.
 redis_sentinel = own_topology("redis_sentinel")
@@ -52,8 +53,10 @@ def store_config(url: str, cluster: bool = False) -> dict[str, Any]:
 
 
 async def login_after_change(load: MixedLoad, sidecar: Any, provider: Any) -> None:
-    """A login (writes login state, takes it, writes the session) on the new topology; its
-    session joins the load as `new_session`."""
+    """A login (writes login state, takes it, writes the session) on the new topology, once
+    the store takes writes again (503 until then); its session joins the load as
+    `new_session`."""
+    await wait_until_logins_start(sidecar.url)
     ticket = await login_session(sidecar.url, provider, EMAIL)
     load.set_actors([*load.actors, session(sidecar.cookie_name, ticket, kind="new_session")])
 

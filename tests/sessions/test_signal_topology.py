@@ -13,6 +13,7 @@ from sidecar.sessions.factory import build_events
 from tests.auth.test_login_flow import browser, login
 from tests.fixtures.redis_process import RedisServer
 from tests.fixtures.redis_servers import own_topology
+from tests.fixtures.store_recovery import wait_until_logins_start
 from tests.sessions.signout import RelayedSocket
 from tests.sessions.test_signal import closes_after, logout, replicas, wait_subscribed
 from tests.sessions.test_store_suite import new_key, redis_store
@@ -74,6 +75,7 @@ async def test_the_signal_survives_losing_its_cluster_node(fresh_provider, repli
     if was_master:
         await asyncio.to_thread(redis_cluster.wait_promoted, victim)
     await wait_subscribed([a, b])
+    await wait_until_logins_start(a.url)  # A's store may still be re-learning the slot map
     async with browser() as http:
         done = await login(http, a.url, fresh_provider)
     socket = await RelayedSocket.open(b.url, done.cookie)
