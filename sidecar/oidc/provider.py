@@ -39,7 +39,6 @@ class OidcProvider:
         self._on_jwks_fetch = on_jwks_fetch
         self._metadata: ProviderMetadata | None = None
         self._jwks: JwksCache | None = None
-        self._loaded = asyncio.Event()
         self._require_userinfo = require_userinfo
         # A discovery document the configuration cannot work with (named key and why): the
         # start-up refuses to serve on it; later, readiness stays false and the log says why.
@@ -76,13 +75,6 @@ class OidcProvider:
             return False
         return True
 
-    async def wait_loaded(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._loaded.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
-
     async def run(self) -> None:
         """Discover (retrying with backoff), load the keys, then keep them fresh forever."""
         attempt = 0
@@ -97,7 +89,6 @@ class OidcProvider:
                 log.warning("provider_not_loaded", reason=exc.error, retry_in_s=delay)
                 attempt += 1
                 await asyncio.sleep(delay)
-        self._loaded.set()
         self._settled.set()
         log.info("provider_loaded", issuer=self._issuer, kids=list(self._jwks.kids))
         await self._jwks.run_refresher()
